@@ -1,0 +1,165 @@
+//! The [`SearchEngine`] trait and the parsed search query model.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::id::{ResourceId, ResourceType};
+use crate::store::StoredResource;
+
+/// Where a search looks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SearchScope {
+    /// One resource type (`GET /Patient?...`).
+    Type(ResourceType),
+    /// Several types, or all when empty (`GET /?_type=...`).
+    System(Vec<ResourceType>),
+    /// A compartment (`GET /Patient/1/Observation?...`); `target` `None` means every type
+    /// in the compartment.
+    Compartment {
+        /// The compartment type (`Patient`).
+        compartment: ResourceType,
+        /// The compartment owner's id.
+        id: ResourceId,
+        /// The type searched within the compartment.
+        target: Option<ResourceType>,
+    },
+}
+
+/// One search criterion: `name[:modifier]=value1,value2` (the values are ORed; repeated
+/// parameters are ANDed by appearing as separate criteria).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Criterion {
+    /// The parameter code (`identifier`, `subject:Patient.name` keeps its chain here).
+    pub name: String,
+    /// The modifier after `:`, if any (`exact`, `missing`, `not`, ...).
+    pub modifier: Option<String>,
+    /// The values, already split on unescaped commas, with `\,` unescaped.
+    pub values: Vec<String>,
+}
+
+impl Criterion {
+    /// Parses `name[:modifier]` and a raw value into a criterion.
+    pub fn parse(key: &str, value: &str) -> Self {
+        let (name, modifier) = match key.split_once(':') {
+            Some((n, m)) => (n.to_owned(), Some(m.to_owned())),
+            None => (key.to_owned(), None),
+        };
+        Self {
+            name,
+            modifier,
+            values: split_or_values(value),
+        }
+    }
+}
+
+/// Splits a search value on commas not escaped by `\`, and unescapes `\,` and `\\`.
+/// Other escapes (`\|`, `\$`) are kept for the type-specific value parsers.
+pub fn split_or_values(raw: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    let mut current = String::new();
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(next @ (',' | '\\')) => current.push(next),
+                Some(next) => {
+                    current.push('\\');
+                    current.push(next);
+                }
+                None => current.push('\\'),
+            },
+            ',' => values.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    values.push(current);
+    values
+}
+
+/// How `Bundle.total` is computed (`_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TotalMode {
+    /// No total.
+    None,
+    /// An estimate is fine.
+    Estimate,
+    /// The exact count.
+    #[default]
+    Accurate,
+}
+
+/// A parsed search.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SearchQuery {
+    /// The criteria, all of which must match.
+    pub criteria: Vec<Criterion>,
+    /// Page size.
+    pub count: usize,
+    /// Opaque cursor from a previous page.
+    pub cursor: Option<String>,
+    /// How to compute the total.
+    pub total: TotalMode,
+}
+
+/// A page of search results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    /// The matches on this page (`search.mode = match`).
+    pub matches: Vec<StoredResource>,
+    /// Cursor for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+    /// Total number of matches, when asked for and known.
+    pub total: Option<u64>,
+}
+
+/// Description of one parameter a search engine supports, for the CapabilityStatement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupportedParam {
+    /// The parameter code.
+    pub code: String,
+    /// The FHIR search parameter type (`token`, `string`, ...).
+    pub kind: &'static str,
+    /// The canonical URL of its SearchParameter definition.
+    pub definition: String,
+}
+
+/// Finds resources by search criteria.
+///
+/// # Contract
+/// - Results reflect every write acknowledged before the search started, unless the
+///   backend documents otherwise (read-after-write on the embedded backend).
+/// - An unknown parameter or an unsupported modifier is an `Invalid` error naming it.
+/// - Cursors are opaque and stable while data changes.
+///
+/// # Errors
+/// `Invalid` for bad criteria or cursors, `Internal` for backend failures.
+#[async_trait]
+pub trait SearchEngine: Send + Sync + Debug + 'static {
+    /// Runs a search and returns one page.
+    async fn search(&self, scope: &SearchScope, query: &SearchQuery) -> Result<SearchPage>;
+
+    /// The parameters searchable on `resource_type`.
+    fn supported_params(&self, resource_type: ResourceType) -> Vec<SupportedParam>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_or_values_with_escapes() {
+        assert_eq!(split_or_values("a,b"), vec!["a", "b"]);
+        assert_eq!(split_or_values(r"a\,b,c"), vec!["a,b", "c"]);
+        assert_eq!(split_or_values(r"x\|y"), vec![r"x\|y"]);
+        assert_eq!(split_or_values(""), vec![""]);
+    }
+
+    #[test]
+    fn parses_modifiers() {
+        let c = Criterion::parse("name:exact", "Smith");
+        assert_eq!(c.name, "name");
+        assert_eq!(c.modifier.as_deref(), Some("exact"));
+    }
+}

@@ -1,0 +1,23 @@
+//! Hearth's embedded default backend: a [`ResourceStore`](hearth_interface::store::ResourceStore)
+//! on one SQLite file (WAL mode) in the data directory.
+//!
+//! # Layout
+//! One table, `versions`, holds every version of every resource. Its integer primary key
+//! `ts` is the version's `meta.lastUpdated` in microseconds, made unique and strictly
+//! increasing by the single writer's clock, so the same key orders system history, answers
+//! `_since` with a range, and serves as the history cursor. Two indexes cover the rest:
+//! `(type, id, version)` for reads, vreads and instance history, and `(type, ts)` for type
+//! history and scans by type and `_since`. The current version of a resource is its highest
+//! version; a deletion is a version without body.
+//!
+//! # Concurrency
+//! One writer connection behind a mutex serialises writes (SQLite allows one writer anyway);
+//! reads use a small pool of connections and see committed data at once (WAL snapshots).
+
+mod clock;
+mod schema;
+mod search;
+mod store;
+
+pub use search::SqliteSearch;
+pub use store::SqliteStore;

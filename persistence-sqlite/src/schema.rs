@@ -1,0 +1,34 @@
+//! Opening the database file: pragmas and the table layout described in the crate docs.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS versions (
+    ts      INTEGER PRIMARY KEY,
+    type    TEXT    NOT NULL,
+    id      TEXT    NOT NULL,
+    version INTEGER NOT NULL,
+    change  INTEGER NOT NULL,
+    body    BLOB
+);
+CREATE UNIQUE INDEX IF NOT EXISTS versions_by_resource ON versions (type, id, version);
+CREATE INDEX IF NOT EXISTS versions_by_type ON versions (type, ts);
+";
+
+/// Opens (creating if needed) the database with the pragmas every connection needs.
+pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.pragma_update(None, "cache_size", -32_000)?;
+    Ok(conn)
+}
+
+/// Creates the tables and indexes when missing.
+pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)
+}

@@ -1,0 +1,567 @@
+//! [`SqliteStore`]: the [`ResourceStore`] implementation.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use hearth_interface::instant::Instant;
+use hearth_interface::store::{
+    ChangeKind, HistoryQuery, HistoryScope, Page, Precondition, ResourceStore, ScanQuery,
+    StoredResource, Write, WriteAction, WriteOutcome, WriteResult,
+};
+use hearth_interface::{Error, IssueKind, ResourceId, ResourceType, Result};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+use serde_json::{Map, Value};
+
+use crate::clock::MonotonicClock;
+use crate::schema;
+
+/// The file name of the database inside the data directory.
+pub const DATABASE_FILE: &str = "hearth.sqlite";
+
+/// Versioned resources in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Writer>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    conn: Connection,
+    clock: MonotonicClock,
+}
+
+impl SqliteStore {
+    /// Opens the store in `data_dir`, creating the directory and database when missing.
+    ///
+    /// # Errors
+    /// `Internal` when the directory or database cannot be created or opened.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| Error::internal(format!("cannot create {}", data_dir.display()), e))?;
+        let path = data_dir.join(DATABASE_FILE);
+        let conn = schema::open(&path).map_err(db_error)?;
+        schema::migrate(&conn).map_err(db_error)?;
+        let last: i64 = conn
+            .query_row("SELECT COALESCE(MAX(ts), 0) FROM versions", [], |r| {
+                r.get(0)
+            })
+            .map_err(db_error)?;
+        let writer = Writer {
+            conn,
+            clock: MonotonicClock::starting_after(last),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `f` on a pooled read connection in a blocking thread.
+    async fn with_reader<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let pooled = inner.readers.lock().map_err(poisoned)?.pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => schema::open(&inner.path).map_err(db_error)?,
+            };
+            let result = f(&conn);
+            inner.readers.lock().map_err(poisoned)?.push(conn);
+            result
+        })
+        .await
+    }
+
+    /// Runs `f` inside one write transaction in a blocking thread; commits when `f`
+    /// returns `Ok`, rolls back otherwise. Skipped clock ticks of a rolled-back
+    /// transaction are harmless: timestamps only need to be unique and increasing.
+    async fn with_writer<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut MonotonicClock) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let mut guard = inner.writer.lock().map_err(poisoned)?;
+            let Writer { conn, clock } = &mut *guard;
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            // Another process (an import beside a server) may have written since: keep
+            // timestamps unique across processes by starting after the newest stored one.
+            let newest: i64 = tx
+                .prepare_cached("SELECT COALESCE(MAX(ts), 0) FROM versions")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(db_error)?;
+            clock.observe(newest);
+            let value = f(&tx, clock)?;
+            tx.commit().map_err(db_error)?;
+            Ok(value)
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal("storage task failed", e))?
+}
+
+fn db_error(e: rusqlite::Error) -> Error {
+    Error::internal("sqlite error", e)
+}
+
+fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {
+    Error::internal(
+        "storage lock poisoned",
+        std::io::Error::other("poisoned lock"),
+    )
+}
+
+const COLUMNS: &str = "ts, type, id, version, change, body";
+
+fn change_code(change: ChangeKind) -> i64 {
+    match change {
+        ChangeKind::Create => 0,
+        ChangeKind::Update => 1,
+        ChangeKind::Delete => 2,
+    }
+}
+
+fn row_to_stored(row: &Row<'_>) -> rusqlite::Result<StoredResource> {
+    let ts: i64 = row.get(0)?;
+    let type_name: String = row.get(1)?;
+    let id: String = row.get(2)?;
+    let version: i64 = row.get(3)?;
+    let change = match row.get::<_, i64>(4)? {
+        0 => ChangeKind::Create,
+        1 => ChangeKind::Update,
+        _ => ChangeKind::Delete,
+    };
+    let body: Option<Vec<u8>> = row.get(5)?;
+    let corrupt = |what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(
+            1,
+            rusqlite::types::Type::Text,
+            format!("stored {what} is invalid").into(),
+        )
+    };
+    Ok(StoredResource {
+        resource_type: ResourceType::parse(&type_name).ok_or_else(|| corrupt("type"))?,
+        id: ResourceId::parse(&id).map_err(|_| corrupt("id"))?,
+        version: u64::try_from(version).map_err(|_| corrupt("version"))?,
+        last_updated: Instant(ts),
+        change,
+        body: body
+            .map(String::from_utf8)
+            .transpose()
+            .map_err(|_| corrupt("body"))?,
+    })
+}
+
+fn latest(conn: &Connection, ty: ResourceType, id: &ResourceId) -> Result<Option<StoredResource>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM versions WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1"
+    ))
+    .and_then(|mut s| {
+        s.query_row(params![ty.as_str(), id.as_str()], row_to_stored)
+            .optional()
+    })
+    .map_err(db_error)
+}
+
+/// Applies one write inside an open transaction. Nothing is written when it fails.
+fn apply(tx: &Transaction<'_>, clock: &mut MonotonicClock, write: Write) -> Result<WriteResult> {
+    let Write {
+        resource_type,
+        id,
+        action,
+        precondition,
+    } = write;
+    let current = latest(tx, resource_type, &id)?;
+    let live = current.as_ref().filter(|c| !c.is_deleted());
+    match precondition {
+        Precondition::None => {}
+        Precondition::VersionIs(expected) => {
+            let actual = current.as_ref().map(|c| c.version);
+            if actual != Some(expected) {
+                return Err(Error::precondition_failed(format!(
+                    "version mismatch for {resource_type}/{id}: expected W/\"{expected}\", current is {}",
+                    actual.map_or("none".to_owned(), |v| format!("W/\"{v}\""))
+                )));
+            }
+        }
+        Precondition::Absent => {
+            if live.is_some() {
+                return Err(Error::conflict(format!(
+                    "{resource_type}/{id} already exists"
+                )));
+            }
+        }
+    }
+    let next_version = current.as_ref().map_or(1, |c| c.version + 1);
+    match action {
+        WriteAction::Upsert(resource) => {
+            if let Some(live) = live.filter(|live| same_content(live, &resource)) {
+                return Ok(WriteResult {
+                    outcome: WriteOutcome::Unchanged,
+                    stored: Some(live.clone()),
+                });
+            }
+            let (change, outcome) = if live.is_some() {
+                (ChangeKind::Update, WriteOutcome::Updated)
+            } else {
+                (ChangeKind::Create, WriteOutcome::Created)
+            };
+            let ts = clock.tick();
+            let body = with_server_meta(resource, &id, next_version, Instant(ts));
+            let stored = insert(tx, resource_type, id, next_version, ts, change, Some(body))?;
+            Ok(WriteResult {
+                outcome,
+                stored: Some(stored),
+            })
+        }
+        WriteAction::Delete => {
+            if live.is_none() {
+                return Ok(WriteResult {
+                    outcome: WriteOutcome::NothingToDelete,
+                    stored: current,
+                });
+            }
+            let ts = clock.tick();
+            let stored = insert(
+                tx,
+                resource_type,
+                id,
+                next_version,
+                ts,
+                ChangeKind::Delete,
+                None,
+            )?;
+            Ok(WriteResult {
+                outcome: WriteOutcome::Deleted,
+                stored: Some(stored),
+            })
+        }
+    }
+}
+
+fn insert(
+    tx: &Transaction<'_>,
+    resource_type: ResourceType,
+    id: ResourceId,
+    version: u64,
+    ts: i64,
+    change: ChangeKind,
+    body: Option<String>,
+) -> Result<StoredResource> {
+    let version_sql = i64::try_from(version).map_err(|e| Error::internal("version overflow", e))?;
+    tx.prepare_cached(
+        "INSERT INTO versions (ts, type, id, version, change, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            ts,
+            resource_type.as_str(),
+            id.as_str(),
+            version_sql,
+            change_code(change),
+            body.as_deref().map(str::as_bytes)
+        ])
+    })
+    .map_err(db_error)?;
+    Ok(StoredResource {
+        resource_type,
+        id,
+        version,
+        last_updated: Instant(ts),
+        change,
+        body,
+    })
+}
+
+/// Serializes `resource` with `id` and the server-managed `meta` elements set, keeping
+/// `resourceType`, `id` and `meta` first.
+fn with_server_meta(resource: Value, id: &ResourceId, version: u64, ts: Instant) -> String {
+    let mut fields = match resource {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let mut meta = match fields.remove("meta") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    meta.insert("versionId".into(), Value::String(version.to_string()));
+    meta.insert("lastUpdated".into(), Value::String(ts.to_fhir()));
+    let mut out = Map::with_capacity(fields.len() + 2);
+    if let Some(rt) = fields.remove("resourceType") {
+        out.insert("resourceType".into(), rt);
+    }
+    fields.remove("id");
+    out.insert("id".into(), Value::String(id.to_string()));
+    out.insert("meta".into(), Value::Object(meta));
+    out.extend(fields);
+    Value::Object(out).to_string()
+}
+
+/// Whether `candidate` says the same as the stored version, ignoring `id` and the
+/// server-managed `meta.versionId` and `meta.lastUpdated`.
+fn same_content(stored: &StoredResource, candidate: &Value) -> bool {
+    let Some(body) = stored.body.as_deref() else {
+        return false;
+    };
+    let Ok(current) = serde_json::from_str::<Value>(body) else {
+        return false;
+    };
+    comparable(current) == comparable(candidate.clone())
+}
+
+fn comparable(value: Value) -> Value {
+    let mut value = value;
+    if let Some(map) = value.as_object_mut() {
+        map.remove("id");
+        let empty_meta = match map.get_mut("meta").and_then(Value::as_object_mut) {
+            Some(meta) => {
+                meta.remove("versionId");
+                meta.remove("lastUpdated");
+                meta.is_empty()
+            }
+            None => false,
+        };
+        if empty_meta {
+            map.remove("meta");
+        }
+    }
+    value
+}
+
+fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>> {
+    cursor
+        .map(|c| {
+            c.parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .ok_or_else(|| Error::invalid(format!("invalid paging cursor '{c}'")))
+        })
+        .transpose()
+}
+
+/// Reads up to `count + 1` rows to learn whether a next page exists; returns the page and
+/// the cursor (the last row's `ts`) when it does.
+fn collect_page(
+    conn: &Connection,
+    sql: &str,
+    args: &[SqlValue],
+    count: usize,
+) -> Result<(Vec<StoredResource>, Option<String>)> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+    let mut rows: Vec<StoredResource> = stmt
+        .query_map(params_from_iter(args), row_to_stored)
+        .and_then(|rows| rows.collect())
+        .map_err(db_error)?;
+    let next = if rows.len() > count {
+        rows.truncate(count);
+        rows.last().map(|r| r.last_updated.0.to_string())
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+fn limit_for(count: usize) -> SqlValue {
+    SqlValue::Integer(i64::try_from(count.saturating_add(1)).unwrap_or(i64::MAX))
+}
+
+#[async_trait]
+impl ResourceStore for SqliteStore {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn read(
+        &self,
+        resource_type: ResourceType,
+        id: &ResourceId,
+    ) -> Result<Option<StoredResource>> {
+        let id = id.clone();
+        self.with_reader(move |conn| latest(conn, resource_type, &id))
+            .await
+    }
+
+    async fn vread(
+        &self,
+        resource_type: ResourceType,
+        id: &ResourceId,
+        version: u64,
+    ) -> Result<Option<StoredResource>> {
+        let id = id.clone();
+        let Ok(version) = i64::try_from(version) else {
+            return Ok(None);
+        };
+        self.with_reader(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM versions WHERE type = ?1 AND id = ?2 AND version = ?3"
+            ))
+            .and_then(|mut s| {
+                s.query_row(
+                    params![resource_type.as_str(), id.as_str(), version],
+                    row_to_stored,
+                )
+                .optional()
+            })
+            .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn write(&self, write: Write) -> Result<WriteResult> {
+        self.with_writer(move |tx, clock| apply(tx, clock, write))
+            .await
+    }
+
+    async fn write_batch(&self, writes: Vec<Write>) -> Result<Vec<Result<WriteResult>>> {
+        self.with_writer(move |tx, clock| {
+            let mut results = Vec::with_capacity(writes.len());
+            for write in writes {
+                match apply(tx, clock, write) {
+                    Err(e) if e.kind() == IssueKind::Internal => return Err(e),
+                    result => results.push(result),
+                }
+            }
+            Ok(results)
+        })
+        .await
+    }
+
+    async fn transaction(&self, writes: Vec<Write>) -> Result<Vec<WriteResult>> {
+        self.with_writer(move |tx, clock| writes.into_iter().map(|w| apply(tx, clock, w)).collect())
+            .await
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> Result<Page> {
+        let query = query.clone();
+        self.with_reader(move |conn| history(conn, &query)).await
+    }
+
+    async fn scan(&self, query: &ScanQuery) -> Result<Page> {
+        let query = query.clone();
+        self.with_reader(move |conn| {
+            let after = parse_cursor(query.cursor.as_deref())?.unwrap_or(-1);
+            let since = query.since.map_or(i64::MIN, |s| s.0);
+            let sql = format!(
+                "SELECT {COLUMNS} FROM versions v WHERE type = ?1 AND ts > ?2 AND ts >= ?3 AND change != 2
+                 AND NOT EXISTS (SELECT 1 FROM versions n WHERE n.type = v.type AND n.id = v.id AND n.version > v.version)
+                 ORDER BY ts LIMIT ?4"
+            );
+            let (entries, next_cursor) = collect_page(
+                conn,
+                &sql,
+                &[
+                    SqlValue::Text(query.resource_type.as_str().into()),
+                    SqlValue::Integer(after),
+                    SqlValue::Integer(since),
+                    limit_for(query.count),
+                ],
+                query.count,
+            )?;
+            Ok(Page { entries, next_cursor, total: None })
+        })
+        .await
+    }
+}
+
+/// A `WHERE` clause assembled from filters with numbered parameters.
+#[derive(Default)]
+struct Filters {
+    clauses: Vec<String>,
+    args: Vec<SqlValue>,
+}
+
+impl Filters {
+    /// Adds `clause`, whose one `?` is bound to `value`.
+    fn bind(&mut self, clause: &str, value: SqlValue) {
+        self.args.push(value);
+        self.clauses
+            .push(clause.replace('?', &format!("?{}", self.args.len())));
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "1 = 1".to_owned()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+}
+
+/// Runs a history query: newest first, keyset-paged on `ts`.
+fn history(conn: &Connection, query: &HistoryQuery) -> Result<Page> {
+    let mut f = Filters::default();
+    match &query.scope {
+        HistoryScope::System => {}
+        HistoryScope::Type(t) => f.bind("v.type = ?", SqlValue::Text(t.as_str().into())),
+        HistoryScope::Instance(t, i) => {
+            f.bind("v.type = ?", SqlValue::Text(t.as_str().into()));
+            f.bind("v.id = ?", SqlValue::Text(i.as_str().into()));
+        }
+    }
+    if let Some(since) = query.since {
+        f.bind("v.ts >= ?", SqlValue::Integer(since.0));
+    }
+    if let Some((start, end)) = query.at {
+        f.bind("v.ts <= ?", SqlValue::Integer(end.0));
+        // The version was current at some point in the range unless its successor
+        // was written before the range began.
+        f.bind(
+            "NOT EXISTS (SELECT 1 FROM versions n WHERE n.type = v.type AND n.id = v.id \
+             AND n.version = v.version + 1 AND n.ts < ?)",
+            SqlValue::Integer(start.0),
+        );
+    }
+    let total = if query.cursor.is_none() {
+        let sql = format!("SELECT COUNT(*) FROM versions v WHERE {}", f.sql());
+        let n: i64 = conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row(params_from_iter(&f.args), |r| r.get(0)))
+            .map_err(db_error)?;
+        u64::try_from(n).ok()
+    } else {
+        None
+    };
+    if let Some(before) = parse_cursor(query.cursor.as_deref())? {
+        f.bind("v.ts < ?", SqlValue::Integer(before));
+    }
+    f.args.push(limit_for(query.count));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM versions v WHERE {} ORDER BY v.ts DESC LIMIT ?{}",
+        f.sql(),
+        f.args.len()
+    );
+    let (entries, next_cursor) = collect_page(conn, &sql, &f.args, query.count)?;
+    Ok(Page {
+        entries,
+        next_cursor,
+        total,
+    })
+}

@@ -1,0 +1,62 @@
+//! Resolving conditional interactions: finding the resources their search criteria match.
+
+use hearth_interface::search::{Criterion, SearchQuery, SearchScope, TotalMode};
+use hearth_interface::store::StoredResource;
+use hearth_interface::{Error, ResourceType, Result};
+
+use crate::AppState;
+
+/// The matches of a conditional interaction's criteria (at most two: callers only need
+/// to know none, one or several).
+#[derive(Debug)]
+pub enum Matches {
+    /// No resource matches.
+    None,
+    /// Exactly one resource matches.
+    One(Box<StoredResource>),
+    /// More than one resource matches.
+    Several,
+}
+
+/// Parses criteria written as a query string (`identifier=a|b&active=true`), optionally
+/// prefixed by `Type?` as in `If-None-Exist` and transaction `ifNoneExist`.
+pub fn parse_criteria(raw: &str) -> Vec<(String, String)> {
+    let query = raw.split_once('?').map_or(raw, |(_, q)| q);
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Finds what `criteria` match among resources of `ty`.
+///
+/// # Errors
+/// 400 when there are no criteria (a conditional interaction needs some) or when the
+/// search engine rejects them.
+pub async fn resolve(
+    state: &AppState,
+    ty: ResourceType,
+    criteria: &[(String, String)],
+) -> Result<Matches> {
+    let criteria: Vec<Criterion> = criteria
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "_format" | "_pretty" | "_summary" | "_elements"))
+        .map(|(k, v)| Criterion::parse(k, v))
+        .collect();
+    if criteria.is_empty() {
+        return Err(Error::invalid(
+            "a conditional interaction needs search criteria (for example identifier=system|value)",
+        ));
+    }
+    let query = SearchQuery {
+        criteria,
+        count: 2,
+        cursor: None,
+        total: TotalMode::None,
+    };
+    let mut page = state.search.search(&SearchScope::Type(ty), &query).await?;
+    Ok(match page.matches.len() {
+        0 => Matches::None,
+        1 => Matches::One(Box::new(page.matches.remove(0))),
+        _ => Matches::Several,
+    })
+}

@@ -1,0 +1,77 @@
+//! The Hearth router: every FHIR R4 RESTful interaction over pluggable components.
+//!
+//! [`app`] builds one `axum::Router` from an [`AppState`]; the same router is served by a
+//! TCP listener locally and by `lambda_http` inside AWS Lambda.
+
+mod bundle;
+mod capability;
+mod conditional;
+mod error;
+mod extract;
+mod handlers;
+mod negotiate;
+mod patch;
+mod respond;
+mod summary;
+
+use std::sync::{Arc, OnceLock};
+
+use hearth_interface::search::SearchEngine;
+use hearth_interface::store::ResourceStore;
+use hearth_interface::validate::Validator;
+
+pub use error::ApiError;
+pub use handlers::app;
+
+/// Limits and presentation settings of the router.
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// The public base URL of the FHIR endpoint (no trailing slash). When `None`, the base
+    /// is derived from each request's `Host` header (`http://host`).
+    pub base_url: Option<String>,
+    /// The largest request body accepted, in bytes; larger bodies get a 413.
+    pub max_body_bytes: usize,
+    /// Page size when `_count` is not given.
+    pub default_count: usize,
+    /// The largest `_count` honoured; larger values are capped.
+    pub max_count: usize,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            max_body_bytes: 16 * 1024 * 1024,
+            default_count: 20,
+            max_count: 1000,
+        }
+    }
+}
+
+/// The components behind the router, shared by every request.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    store: Arc<dyn ResourceStore>,
+    search: Arc<dyn SearchEngine>,
+    validator: Arc<dyn Validator>,
+    config: Arc<RouterConfig>,
+    capability_cache: Arc<OnceLock<serde_json::Value>>,
+}
+
+impl AppState {
+    /// Wires the components the router serves.
+    pub fn new(
+        store: Arc<dyn ResourceStore>,
+        search: Arc<dyn SearchEngine>,
+        validator: Arc<dyn Validator>,
+        config: RouterConfig,
+    ) -> Self {
+        Self {
+            store,
+            search,
+            validator,
+            config: Arc::new(config),
+            capability_cache: Arc::new(OnceLock::new()),
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! The `hearth` binary: parses the command line (or detects Lambda), builds the
+//! configuration and hands off to the chosen entry point.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use hearth::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    if hearth::lambda::is_lambda() {
+        hearth::telemetry::init(true);
+        return hearth::lambda::run().await;
+    }
+    let cli = Cli::parse();
+    hearth::telemetry::init(false);
+    let result = match cli.command {
+        Command::Serve(args) => hearth::serve::run(args).await,
+        Command::Import(args) => hearth::import::run(args).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hearth: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

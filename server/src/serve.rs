@@ -1,0 +1,54 @@
+//! `hearth serve`: the FHIR API on a TCP listener, with graceful shutdown.
+
+use std::process::ExitCode;
+
+use crate::cli::ServeArgs;
+use crate::config::ServerConfig;
+use crate::wiring;
+
+/// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests and exits.
+///
+/// # Errors
+/// Configuration, store and listener failures, as text for the command line.
+pub async fn run(args: ServeArgs) -> Result<ExitCode, String> {
+    let config = ServerConfig::from_serve_args(&args).map_err(|e| e.to_string())?;
+    let components =
+        wiring::open(&config.store).map_err(|e| format!("cannot open the store: {e}"))?;
+    let app = hearth_routing::app(wiring::state(components, config.router));
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(addr = %local, data_dir = %config.store.data_dir.display(), "hearth listening");
+    // The first line on stdout tells scripts and tests where the server is.
+    println!("hearth listening on http://{local}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))?;
+    tracing::info!("hearth stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

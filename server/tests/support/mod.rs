@@ -1,0 +1,172 @@
+//! Test harness: runs the real `hearth` binary on a loopback port with a fresh data
+//! directory, and talks to it over HTTP.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A running `hearth serve` on 127.0.0.1 with its own data directory.
+pub struct TestServer {
+    child: Child,
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The data directory (deleted on drop unless kept by [`TestServer::keep_dir`]).
+    pub dir: Option<tempfile::TempDir>,
+    /// The data directory path.
+    pub data_dir: PathBuf,
+    /// A keep-alive HTTP client.
+    pub client: reqwest::Client,
+}
+
+/// The path of the `hearth` binary under test.
+pub fn hearth_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hearth")
+}
+
+/// The repository's test data directory.
+pub fn test_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data")
+}
+
+impl TestServer {
+    /// Starts a server on a fresh data directory.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().to_path_buf();
+        let mut server = Self::start_on(&data_dir, &[]).await;
+        server.dir = Some(dir);
+        server
+    }
+
+    /// Starts a server on an existing data directory with extra arguments.
+    pub async fn start_on(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(hearth_bin())
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn hearth");
+        let stdout = child.stdout.take().expect("stdout");
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).map(|_| line)
+        });
+        let line = tokio::time::timeout(Duration::from_secs(30), line)
+            .await
+            .expect("hearth did not start within 30 s")
+            .expect("join")
+            .expect("read stdout");
+        let base = line
+            .trim()
+            .strip_prefix("hearth listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_owned();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(8)
+            .build()
+            .expect("client");
+        Self {
+            child,
+            base,
+            dir: None,
+            data_dir: data_dir.to_path_buf(),
+            client,
+        }
+    }
+
+    /// The URL of `path` (with or without a leading slash).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
+    }
+
+    /// A request builder with FHIR JSON headers.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .header("accept", "application/fhir+json")
+    }
+
+    /// GET and return status and JSON body (Null when empty).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    /// POST a resource.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        send(
+            self.request(reqwest::Method::POST, path)
+                .header("content-type", "application/fhir+json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// PUT a resource.
+    pub async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        send(
+            self.request(reqwest::Method::PUT, path)
+                .header("content-type", "application/fhir+json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        send(self.request(reqwest::Method::DELETE, path)).await
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns whether it exited cleanly.
+    pub fn terminate(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sends a request; returns the status and the JSON body (Null when empty or not JSON).
+pub async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("request failed");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The official R4 examples, one per line.
+pub fn examples() -> Vec<Value> {
+    std::fs::read_to_string(test_data().join("examples.ndjson"))
+        .expect("examples")
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Asserts an OperationOutcome body whose diagnostics mention `needle`.
+pub fn assert_outcome(body: &Value, needle: &str) {
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    let text = body.to_string().to_lowercase();
+    assert!(
+        text.contains(&needle.to_lowercase()),
+        "'{needle}' not in {body}"
+    );
+}
