@@ -5,6 +5,8 @@
 //!
 //! This crate does no I/O. It is to Hearth what `axum-core` is to axum.
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod elements;
 pub mod error;
 pub mod fhirpath;

@@ -76,9 +76,11 @@ pub enum Precondition {
     #[default]
     None,
     /// The current version must be this one (`If-Match`); otherwise
-    /// [`crate::IssueKind::PreconditionFailed`], or [`crate::IssueKind::Conflict`]
-    /// when another writer got in between.
+    /// [`crate::IssueKind::PreconditionFailed`].
     VersionIs(u64),
+    /// The write was computed from this version (PATCH, conditional interactions); if
+    /// another write got in between, [`crate::IssueKind::Conflict`].
+    BasedOn(u64),
     /// No live resource may have this id (server-assigned create); otherwise
     /// [`crate::IssueKind::Conflict`].
     Absent,

@@ -212,6 +212,13 @@ fn apply(tx: &Transaction<'_>, clock: &mut MonotonicClock, write: Write) -> Resu
                 )));
             }
         }
+        Precondition::BasedOn(read) => {
+            if current.as_ref().map(|c| c.version) != Some(read) {
+                return Err(Error::conflict(format!(
+                    "{resource_type}/{id} changed while this request was processed: retry"
+                )));
+            }
+        }
         Precondition::Absent => {
             if live.is_some() {
                 return Err(Error::conflict(format!(
@@ -532,10 +539,11 @@ fn history(conn: &Connection, query: &HistoryQuery) -> Result<Page> {
     if let Some((start, end)) = query.at {
         f.bind("v.ts <= ?", SqlValue::Integer(end.0));
         // The version was current at some point in the range unless its successor
-        // was written before the range began.
+        // was written by the time the range began (a version is current from its own
+        // write until, not including, its successor's).
         f.bind(
             "NOT EXISTS (SELECT 1 FROM versions n WHERE n.type = v.type AND n.id = v.id \
-             AND n.version = v.version + 1 AND n.ts < ?)",
+             AND n.version = v.version + 1 AND n.ts <= ?)",
             SqlValue::Integer(start.0),
         );
     }

@@ -143,24 +143,41 @@ impl FromRequestParts<AppState> for Target {
 
 /// Reads a body up to the configured size limit.
 ///
+/// A body over the limit is still read (and discarded) up to a bound, so that the client,
+/// which is usually still sending, receives the 413 instead of a broken connection.
+///
 /// # Errors
 /// 413 past the limit, 400 when the body cannot be read.
 pub async fn read_body(state: &AppState, body: Body) -> Result<Bytes> {
+    use http_body_util::BodyExt;
     let limit = state.config.max_body_bytes;
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let inner = e.into_inner();
-        if inner
-            .downcast_ref::<http_body_util::LengthLimitError>()
-            .is_some()
-        {
-            Error::new(
-                IssueKind::TooLarge,
-                format!("the request body exceeds the limit of {limit} bytes"),
-            )
-        } else {
-            Error::invalid(format!("the request body could not be read: {inner}"))
+    let drain_bound = limit.saturating_mul(4).max(64 << 20);
+    let too_large = || {
+        Error::new(
+            IssueKind::TooLarge,
+            format!("the request body exceeds the limit of {limit} bytes"),
+        )
+    };
+    let mut body = body;
+    let mut buffer = Vec::new();
+    let mut seen = 0_usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| Error::invalid(format!("the request body could not be read: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            buffer.extend_from_slice(&data);
+        } else if seen > drain_bound {
+            return Err(too_large());
         }
-    })
+    }
+    if seen > limit {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(buffer))
 }
 
 /// Parses a FHIR JSON resource: a JSON object with a string `resourceType`.

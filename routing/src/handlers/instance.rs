@@ -281,7 +281,7 @@ pub(crate) async fn patch_resource(
         ty,
         id,
         patched,
-        Precondition::VersionIs(stored.version),
+        Precondition::BasedOn(stored.version),
     )
     .await
 }

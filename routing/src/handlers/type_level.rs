@@ -126,8 +126,11 @@ pub async fn conditional_update(
                 ))
                 .into());
             }
-            let precondition = if_match(&ctx.headers)?.unwrap_or(existing.version);
-            (existing.id, Precondition::VersionIs(precondition))
+            let precondition = match if_match(&ctx.headers)? {
+                Some(expected) => Precondition::VersionIs(expected),
+                None => Precondition::BasedOn(existing.version),
+            };
+            (existing.id, precondition)
         }
         Matches::Several => {
             return Err(
@@ -165,7 +168,7 @@ pub async fn conditional_delete(
                 &ctx,
                 target.ty,
                 existing.id,
-                Precondition::VersionIs(existing.version),
+                Precondition::BasedOn(existing.version),
             )
             .await
         }

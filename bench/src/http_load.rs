@@ -1,0 +1,267 @@
+//! HTTP throughput: reads and creates against `hearth serve` over keep-alive connections,
+//! and the same load against a trivial handler on the same stack (axum + tokio in a separate
+//! process), measured in one run. Loopback only; bounded by request count and time.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::hearth_binary;
+
+/// Options of the HTTP scenario.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Requests per measurement.
+    #[arg(long, default_value_t = 40_000)]
+    requests: usize,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Upper bound on each measurement, in seconds.
+    #[arg(long, default_value_t = 60)]
+    max_seconds: u64,
+    /// Serve the trivial baseline handler on this address (used by the benchmark itself).
+    #[arg(long, hide = true)]
+    serve_trivial: bool,
+}
+
+/// A spawned server process, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(mut command: Command) -> Result<Server, String> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let base = line.trim().rsplit(' ').next().unwrap_or("").to_owned();
+    if !base.starts_with("http://127.0.0.1:") {
+        return Err(format!("unexpected server banner: {line}"));
+    }
+    Ok(Server { child, base })
+}
+
+pub async fn run(args: Args) -> Result<(), String> {
+    if args.serve_trivial {
+        return serve_trivial().await;
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut hearth = Command::new(hearth_binary()?);
+    hearth
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn");
+    let hearth = spawn(hearth)?;
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut trivial = Command::new(me);
+    trivial.args(["http", "--serve-trivial"]);
+    let trivial = spawn(trivial)?;
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let ids = seed(&client, &hearth.base, 1000).await?;
+    let limit = Duration::from_secs(args.max_seconds);
+    let body = json!({"resourceType": "Patient", "name": [{"family": "Load", "given": ["Test"]}], "gender": "female", "birthDate": "1980-01-01"}).to_string();
+
+    let read_paths: Arc<Vec<String>> = Arc::new(
+        ids.iter()
+            .map(|id| format!("{}/Patient/{id}", hearth.base))
+            .collect(),
+    );
+    let hearth_reads = load(
+        &client,
+        args.requests,
+        args.concurrency,
+        limit,
+        Op::Get(read_paths),
+    )
+    .await?;
+    let base_reads = load(
+        &client,
+        args.requests,
+        args.concurrency,
+        limit,
+        Op::Get(Arc::new(vec![format!("{}/Patient/1", trivial.base)])),
+    )
+    .await?;
+    let hearth_creates = load(
+        &client,
+        args.requests / 2,
+        args.concurrency,
+        limit,
+        Op::Post(format!("{}/Patient", hearth.base), body.clone()),
+    )
+    .await?;
+    let base_creates = load(
+        &client,
+        args.requests / 2,
+        args.concurrency,
+        limit,
+        Op::Post(format!("{}/Patient", trivial.base), body),
+    )
+    .await?;
+
+    println!(
+        "HTTP/1.1 keep-alive, {} connections, loopback; baseline = trivial axum handler in its own process",
+        args.concurrency
+    );
+    println!(
+        "| load | hearth req/s | p50 ms | p95 ms | p99 ms | baseline req/s | baseline p99 ms | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, h, b) in [
+        ("read (GET Patient/id)", &hearth_reads, &base_reads),
+        ("create (POST Patient)", &hearth_creates, &base_creates),
+    ] {
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} |",
+            h.rate,
+            h.p(0.50),
+            h.p(0.95),
+            h.p(0.99),
+            b.rate,
+            b.p(0.99),
+            h.rate / b.rate
+        );
+    }
+    Ok(())
+}
+
+async fn seed(client: &reqwest::Client, base: &str, n: usize) -> Result<Vec<String>, String> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = json!({"resourceType": "Patient", "id": format!("p{i}"), "name": [{"family": format!("Seed{i}")}]});
+        let r = client
+            .put(format!("{base}/Patient/p{i}"))
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !r.status().is_success() {
+            return Err(format!("seeding failed: {}", r.status()));
+        }
+        ids.push(format!("p{i}"));
+    }
+    Ok(ids)
+}
+
+#[derive(Clone)]
+enum Op {
+    Get(Arc<Vec<String>>),
+    Post(String, String),
+}
+
+/// Throughput and latencies of one measurement.
+struct Measured {
+    rate: f64,
+    latencies_us: Vec<u64>,
+}
+
+impl Measured {
+    fn p(&self, q: f64) -> f64 {
+        let i = ((self.latencies_us.len() as f64 - 1.0) * q).round() as usize;
+        self.latencies_us.get(i).copied().unwrap_or(0) as f64 / 1000.0
+    }
+}
+
+async fn load(
+    client: &reqwest::Client,
+    total: usize,
+    concurrency: usize,
+    limit: Duration,
+    op: Op,
+) -> Result<Measured, String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, next, op) = (client.clone(), next.clone(), op.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= total || started.elapsed() > limit {
+                        break;
+                    }
+                    let t = Instant::now();
+                    let request = match &op {
+                        Op::Get(urls) => client.get(&urls[n % urls.len()]),
+                        Op::Post(url, body) => client
+                            .post(url)
+                            .header("content-type", "application/fhir+json")
+                            .body(body.clone()),
+                    };
+                    let response = request.send().await.map_err(|e| e.to_string())?;
+                    let ok = response.status().is_success();
+                    response.bytes().await.map_err(|e| e.to_string())?;
+                    if !ok {
+                        return Err("request failed".to_owned());
+                    }
+                    latencies.push(t.elapsed().as_micros() as u64);
+                }
+                Ok::<_, String>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies_us = Vec::with_capacity(total);
+    for t in tasks {
+        latencies_us.extend(t.await.map_err(|e| e.to_string())??);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    latencies_us.sort_unstable();
+    Ok(Measured {
+        rate: latencies_us.len() as f64 / secs,
+        latencies_us,
+    })
+}
+
+/// The baseline: a fixed FHIR JSON answer for GET and a body-consuming 201 for POST.
+async fn serve_trivial() -> Result<(), String> {
+    use axum::routing::get;
+    const PATIENT: &str = r#"{"resourceType":"Patient","id":"1","meta":{"versionId":"1","lastUpdated":"2026-01-01T00:00:00.000000Z"},"name":[{"family":"Seed1"}]}"#;
+    let app = axum::Router::new()
+        .route(
+            "/Patient/{id}",
+            get(|| async { ([("content-type", "application/fhir+json")], PATIENT) }),
+        )
+        .route(
+            "/Patient",
+            axum::routing::post(|body: String| async move {
+                (
+                    axum::http::StatusCode::CREATED,
+                    [("content-type", "application/fhir+json")],
+                    body,
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "trivial listening on http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    axum::serve(listener, app).await.map_err(|e| e.to_string())
+}

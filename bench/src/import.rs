@@ -1,0 +1,123 @@
+//! Import throughput: `hearth import` (parse, validate, upsert with versions and history)
+//! against the ceiling of the same machine: parse every line with serde_json and insert the
+//! raw bytes into one SQLite table in one transaction.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hearth::import::{ImportOptions, collect_files, import_files};
+use hearth_sqlite::SqliteStore;
+
+use crate::{median, test_data};
+
+/// Options of the import scenario.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// NDJSON files or directories (default: the Synthea sample).
+    paths: Vec<PathBuf>,
+    /// Runs of each side; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+pub async fn run(args: Args) -> Result<(), String> {
+    let paths = if args.paths.is_empty() {
+        vec![test_data().join("sample-synthea")]
+    } else {
+        args.paths
+    };
+    let files = collect_files(&paths)?;
+    let mut ceiling = Vec::new();
+    let mut hearth = Vec::new();
+    let mut hearth_no_validate = Vec::new();
+    let mut count = 0;
+    for _ in 0..args.runs.max(1) {
+        let (n, secs) = raw_ceiling(&files)?;
+        count = n;
+        ceiling.push(n as f64 / secs);
+        hearth.push(n as f64 / hearth_import(&files, true).await?);
+        hearth_no_validate.push(n as f64 / hearth_import(&files, false).await?);
+    }
+    let (c, h, hn) = (median(ceiling), median(hearth), median(hearth_no_validate));
+    println!(
+        "import of {count} resources from {} file(s), median of {} run(s)",
+        files.len(),
+        args.runs
+    );
+    println!("| side | resources/s | ratio to ceiling |");
+    println!("|---|---|---|");
+    println!("| ceiling: serde_json parse + raw SQLite insert, one transaction | {c:.0} | 1.00 |");
+    println!(
+        "| hearth import (schema validation on) | {h:.0} | {:.2} |",
+        h / c
+    );
+    println!("| hearth import --no-validate | {hn:.0} | {:.2} |", hn / c);
+    Ok(())
+}
+
+async fn hearth_import(files: &[PathBuf], validate: bool) -> Result<f64, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let store = SqliteStore::open(dir.path()).map_err(|e| e.to_string())?;
+    let options = ImportOptions {
+        batch_size: 1000,
+        validate,
+        max_line_bytes: 16 << 20,
+        progress: false,
+    };
+    let started = Instant::now();
+    let report = import_files(Arc::new(store), files, &options).await?;
+    let secs = started.elapsed().as_secs_f64();
+    if !report.errors.is_empty() {
+        return Err(format!(
+            "{} import errors, first: {:?}",
+            report.errors.len(),
+            report.errors[0]
+        ));
+    }
+    Ok(secs)
+}
+
+fn raw_ceiling(files: &[PathBuf]) -> Result<(usize, f64), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut conn =
+        rusqlite::Connection::open(dir.path().join("ceiling.sqlite")).map_err(|e| e.to_string())?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| e.to_string())?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(|e| e.to_string())?;
+    conn.execute("CREATE TABLE raw (body BLOB)", [])
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let tx = conn.transaction().map_err(|e| e.to_string())?;
+    let mut n = 0;
+    {
+        let mut insert = tx
+            .prepare("INSERT INTO raw (body) VALUES (?1)")
+            .map_err(|e| e.to_string())?;
+        for path in files {
+            let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+            let reader: Box<dyn std::io::Read> = if path.extension().is_some_and(|e| e == "gz") {
+                Box::new(flate2::read::MultiGzDecoder::new(file))
+            } else {
+                Box::new(file)
+            };
+            for line in BufReader::with_capacity(1 << 20, reader).lines() {
+                let line = line.map_err(|e| e.to_string())?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let value: serde_json::Value =
+                    serde_json::from_str(&line).map_err(|e| e.to_string())?;
+                std::hint::black_box(&value);
+                insert
+                    .execute([line.as_bytes()])
+                    .map_err(|e| e.to_string())?;
+                n += 1;
+            }
+        }
+    }
+    tx.commit().map_err(|e| e.to_string())?;
+    Ok((n, started.elapsed().as_secs_f64()))
+}

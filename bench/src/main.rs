@@ -1,0 +1,69 @@
+//! `hearth-bench`: reproducible benchmarks. Each scenario measures its baseline in the same
+//! run and prints the ratio, because this machine is noisy: compare ratios, not times.
+//!
+//! ```sh
+//! cargo run --release -p hearth-bench -- import
+//! cargo run --release -p hearth-bench -- http
+//! cargo run --release -p hearth-bench -- startup
+//! ```
+
+mod http_load;
+mod import;
+mod startup;
+
+use clap::{Parser, Subcommand};
+
+/// Hearth benchmarks.
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// `hearth import` of the Synthea sample vs parse + raw SQLite insert.
+    Import(import::Args),
+    /// Reads and creates over keep-alive HTTP vs a trivial handler on the same stack.
+    Http(http_load::Args),
+    /// Process start to first `GET /metadata` on a large store vs `hearth --version`.
+    Startup(startup::Args),
+}
+
+#[tokio::main]
+async fn main() {
+    let result = match Cli::parse().scenario {
+        Scenario::Import(args) => import::run(args).await,
+        Scenario::Http(args) => http_load::run(args).await,
+        Scenario::Startup(args) => startup::run(args).await,
+    };
+    if let Err(e) = result {
+        eprintln!("hearth-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The median of a list of measurements.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The repository's test data directory.
+fn test_data() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data")
+}
+
+/// The release `hearth` binary next to this one.
+fn hearth_binary() -> Result<std::path::PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let bin = me.with_file_name("hearth");
+    if bin.exists() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} not found: build it first (cargo build --release)",
+            bin.display()
+        ))
+    }
+}
