@@ -141,10 +141,11 @@ async fn first_metadata(bin: &std::path::Path, dir: &std::path::Path) -> Result<
         .spawn()
         .map_err(|e| e.to_string())?;
     let elapsed = loop {
-        if let Ok(r) = client.get(&url).send().await {
-            if r.status().is_success() && r.bytes().await.is_ok() {
-                break started.elapsed();
-            }
+        if let Ok(r) = client.get(&url).send().await
+            && r.status().is_success()
+            && r.bytes().await.is_ok()
+        {
+            break started.elapsed();
         }
         if started.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
