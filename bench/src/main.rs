@@ -13,6 +13,10 @@ mod startup;
 
 use clap::{Parser, Subcommand};
 
+/// The same allocator as the `hearth` binary, so in-process measurements match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Hearth benchmarks.
 #[derive(Debug, Parser)]
 struct Cli {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hearth::import::{ImportOptions, collect_files, import_files};
-use hearth_interface::store::{ResourceStore, Write, WriteAction};
+use hearth_interface::store::{ResourceStore, Write};
 use hearth_sqlite::SqliteStore;
 
 use crate::{hearth_binary, median, test_data};
@@ -102,12 +102,7 @@ async fn fill(dir: &std::path::Path, copies: usize) -> Result<usize, String> {
                         let id =
                             hearth_interface::ResourceId::parse(&format!("copy{copy}-{}", r.id))
                                 .ok()?;
-                        Some(Write {
-                            resource_type: ty,
-                            id,
-                            action: WriteAction::Upsert(value),
-                            precondition: Default::default(),
-                        })
+                        Some(Write::upsert(ty, id, value, Default::default()))
                     })
                     .collect();
                 total += writes.len();

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::instant::Instant;
 use crate::store::{
     ChangeKind, HistoryQuery, HistoryScope, Precondition, ResourceStore, ScanQuery, Write,
-    WriteAction, WriteOutcome,
+    WriteOutcome,
 };
 use crate::{IssueKind, ResourceId, ResourceType};
 
@@ -23,21 +23,11 @@ fn id(s: &str) -> ResourceId {
 }
 
 fn upsert(t: &str, i: &str, body: Value, precondition: Precondition) -> Write {
-    Write {
-        resource_type: ty(t),
-        id: id(i),
-        action: WriteAction::Upsert(body),
-        precondition,
-    }
+    Write::upsert(ty(t), id(i), body, precondition)
 }
 
 fn delete(t: &str, i: &str) -> Write {
-    Write {
-        resource_type: ty(t),
-        id: id(i),
-        action: WriteAction::Delete,
-        precondition: Precondition::None,
-    }
+    Write::delete(ty(t), id(i), Precondition::None)
 }
 
 fn patient(family: &str) -> Value {

@@ -14,6 +14,7 @@ pub mod id;
 pub mod index;
 pub mod instant;
 pub mod outcome;
+pub mod prepared;
 pub mod search;
 pub mod search_params;
 pub mod store;

@@ -3,11 +3,11 @@
 use std::fmt::Debug;
 
 use async_trait::async_trait;
-use serde_json::Value;
 
 use crate::error::Result;
 use crate::id::{ResourceId, ResourceType};
 use crate::instant::Instant;
+use crate::prepared::PreparedResource;
 
 /// How a version came to be; history entries report it as `request.method`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,10 +89,10 @@ pub enum Precondition {
 /// What a [`Write`] does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteAction {
-    /// Creates or updates the resource with this content. The store sets `id`,
-    /// `meta.versionId` and `meta.lastUpdated`; other `meta` elements are kept. Content
-    /// equal to the current version apart from those elements writes no new version.
-    Upsert(Value),
+    /// Creates or updates the resource with this content (prepared with the write's id).
+    /// The store sets `meta.versionId` and `meta.lastUpdated`; other `meta` elements are
+    /// kept. Content equal to the current version writes no new version.
+    Upsert(PreparedResource),
     /// Deletes the resource logically (history keeps every version).
     Delete,
 }
@@ -108,6 +108,34 @@ pub struct Write {
     pub action: WriteAction,
     /// What must hold first.
     pub precondition: Precondition,
+}
+
+impl Write {
+    /// An upsert of `resource`, prepared for storage under `id`.
+    pub fn upsert(
+        resource_type: ResourceType,
+        id: ResourceId,
+        resource: serde_json::Value,
+        precondition: Precondition,
+    ) -> Self {
+        let action = WriteAction::Upsert(PreparedResource::new(resource, &id));
+        Self {
+            resource_type,
+            id,
+            action,
+            precondition,
+        }
+    }
+
+    /// A logical deletion.
+    pub fn delete(resource_type: ResourceType, id: ResourceId, precondition: Precondition) -> Self {
+        Self {
+            resource_type,
+            id,
+            action: WriteAction::Delete,
+            precondition,
+        }
+    }
 }
 
 /// What a write did.
@@ -201,7 +229,8 @@ pub struct ScanQuery {
 ///
 /// # Example
 /// ```ignore
-/// let w = Write { resource_type, id, action: WriteAction::Upsert(json), precondition: Precondition::None };
+/// let action = WriteAction::Upsert(PreparedResource::new(json, &id));
+/// let w = Write { resource_type, id, action, precondition: Precondition::None };
 /// let result = store.write(w).await?;
 /// ```
 #[async_trait]

@@ -1388,7 +1388,7 @@ mod store_tests {
     use super::*;
     use hearth_interface::ResourceId;
     use hearth_interface::instant::Instant;
-    use hearth_interface::store::{Precondition, Write, WriteAction};
+    use hearth_interface::store::{Precondition, Write};
     use serde_json::json;
 
     struct Fixture {
@@ -1411,12 +1411,12 @@ mod store_tests {
     async fn put(store: &SqliteStore, resource: Value) {
         let ty = resource["resourceType"].as_str().expect("resourceType");
         let id = resource["id"].as_str().expect("id");
-        let write = Write {
-            resource_type: ResourceType::parse(ty).expect("type"),
-            id: ResourceId::parse(id).expect("id"),
-            action: WriteAction::Upsert(resource),
-            precondition: Precondition::None,
-        };
+        let write = Write::upsert(
+            ResourceType::parse(ty).expect("type"),
+            ResourceId::parse(id).expect("id"),
+            resource,
+            Precondition::None,
+        );
         store.write(write).await.expect("write");
     }
 
@@ -1780,14 +1780,16 @@ mod store_tests {
     async fn scans_across_batches() {
         let f = fixture();
         let writes = (0..SCAN_BATCH + 20)
-            .map(|i| Write {
-                resource_type: ResourceType::parse("Patient").expect("type"),
-                id: ResourceId::parse(&format!("b{i}")).expect("id"),
-                action: WriteAction::Upsert(json!({
-                    "resourceType": "Patient",
-                    "gender": if i % 100 == 0 { "male" } else { "female" },
-                })),
-                precondition: Precondition::None,
+            .map(|i| {
+                Write::upsert(
+                    ResourceType::parse("Patient").expect("type"),
+                    ResourceId::parse(&format!("b{i}")).expect("id"),
+                    json!({
+                        "resourceType": "Patient",
+                        "gender": if i % 100 == 0 { "male" } else { "female" },
+                    }),
+                    Precondition::None,
+                )
             })
             .collect();
         f.store.write_batch(writes).await.expect("batch");

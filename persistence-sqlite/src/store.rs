@@ -12,7 +12,6 @@ use hearth_interface::store::{
 use hearth_interface::{Error, IssueKind, ResourceId, ResourceType, Result};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
-use serde_json::{Map, Value};
 
 use crate::clock::MonotonicClock;
 use crate::schema;
@@ -230,7 +229,12 @@ fn apply(tx: &Transaction<'_>, clock: &mut MonotonicClock, write: Write) -> Resu
     let next_version = current.as_ref().map_or(1, |c| c.version + 1);
     match action {
         WriteAction::Upsert(resource) => {
-            if let Some(live) = live.filter(|live| same_content(live, &resource)) {
+            let unchanged = |live: &&StoredResource| {
+                live.body
+                    .as_deref()
+                    .is_some_and(|body| resource.same_as(body, live.version, live.last_updated))
+            };
+            if let Some(live) = live.filter(unchanged) {
                 return Ok(WriteResult {
                     outcome: WriteOutcome::Unchanged,
                     stored: Some(live.clone()),
@@ -242,7 +246,7 @@ fn apply(tx: &Transaction<'_>, clock: &mut MonotonicClock, write: Write) -> Resu
                 (ChangeKind::Create, WriteOutcome::Created)
             };
             let ts = clock.tick();
-            let body = with_server_meta(resource, &id, next_version, Instant(ts));
+            let body = resource.finish(next_version, Instant(ts));
             let stored = insert(tx, resource_type, id, next_version, ts, change, Some(body))?;
             Ok(WriteResult {
                 outcome,
@@ -306,61 +310,6 @@ fn insert(
         change,
         body,
     })
-}
-
-/// Serializes `resource` with `id` and the server-managed `meta` elements set, keeping
-/// `resourceType`, `id` and `meta` first.
-fn with_server_meta(resource: Value, id: &ResourceId, version: u64, ts: Instant) -> String {
-    let mut fields = match resource {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    };
-    let mut meta = match fields.remove("meta") {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    meta.insert("versionId".into(), Value::String(version.to_string()));
-    meta.insert("lastUpdated".into(), Value::String(ts.to_fhir()));
-    let mut out = Map::with_capacity(fields.len() + 2);
-    if let Some(rt) = fields.remove("resourceType") {
-        out.insert("resourceType".into(), rt);
-    }
-    fields.remove("id");
-    out.insert("id".into(), Value::String(id.to_string()));
-    out.insert("meta".into(), Value::Object(meta));
-    out.extend(fields);
-    Value::Object(out).to_string()
-}
-
-/// Whether `candidate` says the same as the stored version, ignoring `id` and the
-/// server-managed `meta.versionId` and `meta.lastUpdated`.
-fn same_content(stored: &StoredResource, candidate: &Value) -> bool {
-    let Some(body) = stored.body.as_deref() else {
-        return false;
-    };
-    let Ok(current) = serde_json::from_str::<Value>(body) else {
-        return false;
-    };
-    comparable(current) == comparable(candidate.clone())
-}
-
-fn comparable(value: Value) -> Value {
-    let mut value = value;
-    if let Some(map) = value.as_object_mut() {
-        map.remove("id");
-        let empty_meta = match map.get_mut("meta").and_then(Value::as_object_mut) {
-            Some(meta) => {
-                meta.remove("versionId");
-                meta.remove("lastUpdated");
-                meta.is_empty()
-            }
-            None => false,
-        };
-        if empty_meta {
-            map.remove("meta");
-        }
-    }
-    value
 }
 
 fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>> {

@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hearth_interface::store::{Precondition, ResourceStore, Write, WriteAction, WriteOutcome};
+use hearth_interface::store::{Precondition, ResourceStore, Write, WriteOutcome};
 use hearth_interface::validate::{JsonSchemaValidator, Validator};
 use hearth_interface::{ResourceId, ResourceType};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -171,7 +171,7 @@ pub async fn import_files(
         .map_or(2, |n| n.get())
         .clamp(1, 8);
     let (raw_tx, raw_rx) = sync_channel::<RawChunk>(workers * 2);
-    let (parsed_tx, mut parsed_rx) = tokio::sync::mpsc::channel::<ParsedChunk>(workers * 2);
+    let (parsed_tx, mut parsed_rx) = tokio::sync::mpsc::channel::<ParsedChunk>(2);
 
     let reader = {
         let files = files.to_vec();
@@ -451,10 +451,5 @@ pub fn parse_line(text: &str, validator: Option<&JsonSchemaValidator>) -> Result
             ));
         }
     }
-    Ok(Write {
-        resource_type,
-        id,
-        action: WriteAction::Upsert(value),
-        precondition: Precondition::None,
-    })
+    Ok(Write::upsert(resource_type, id, value, Precondition::None))
 }

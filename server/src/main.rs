@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use hearth::cli::{Cli, Command};
 
+/// mimalloc instead of the system allocator: resources are parsed on one thread and freed
+/// on another, which glibc malloc serialises on its arena locks (a third of import time).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     if hearth::lambda::is_lambda() {

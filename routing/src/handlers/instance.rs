@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::response::Response;
 use hearth_interface::instant::Instant;
 use hearth_interface::outcome::information;
-use hearth_interface::store::{Precondition, StoredResource, Write, WriteAction, WriteOutcome};
+use hearth_interface::store::{Precondition, StoredResource, Write, WriteOutcome};
 use hearth_interface::{Error, IssueKind, ResourceId, ResourceType, Result};
 use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH};
 use http::{HeaderMap, StatusCode};
@@ -158,12 +158,7 @@ pub(crate) async fn put(
     resource: serde_json::Value,
     precondition: Precondition,
 ) -> Result<Response, ApiError> {
-    let write = Write {
-        resource_type: ty,
-        id,
-        action: WriteAction::Upsert(resource),
-        precondition,
-    };
+    let write = Write::upsert(ty, id, resource, precondition);
     let result = state.store.write(write).await?;
     let stored = result.stored.ok_or_else(|| {
         Error::internal(
@@ -208,12 +203,7 @@ pub(crate) async fn remove(
     id: ResourceId,
     precondition: Precondition,
 ) -> Result<Response, ApiError> {
-    let write = Write {
-        resource_type: ty,
-        id: id.clone(),
-        action: WriteAction::Delete,
-        precondition,
-    };
+    let write = Write::delete(ty, id.clone(), precondition);
     let result = state.store.write(write).await?;
     let message = match result.outcome {
         WriteOutcome::Deleted => format!("deleted {ty}/{id}"),

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
 use hearth_interface::search::{Criterion, SearchQuery, SearchScope, TotalMode};
-use hearth_interface::store::{Precondition, Write, WriteAction};
+use hearth_interface::store::{Precondition, Write};
 use hearth_interface::{Error, IssueKind, ResourceId, Result};
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
@@ -59,12 +59,7 @@ pub async fn create(
         }
     }
     let id = ResourceId::from_uuid(uuid::Uuid::new_v4());
-    let write = Write {
-        resource_type: target.ty,
-        id,
-        action: WriteAction::Upsert(resource),
-        precondition: Precondition::Absent,
-    };
+    let write = Write::upsert(target.ty, id, resource, Precondition::Absent);
     let result = state.store.write(write).await?;
     let stored = result.stored.ok_or_else(|| {
         Error::internal(
