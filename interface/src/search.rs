@@ -103,6 +103,47 @@ pub struct SearchQuery {
     pub total: TotalMode,
 }
 
+/// The most criteria one search may have.
+pub const MAX_CRITERIA: usize = 64;
+/// The most OR values one criterion may have.
+pub const MAX_OR_VALUES: usize = 1000;
+/// The longest value of one criterion, in bytes.
+pub const MAX_VALUE_BYTES: usize = 4096;
+
+impl SearchQuery {
+    /// Rejects queries too large to be a reasonable request (a bound on the work one
+    /// request can cause).
+    ///
+    /// # Errors
+    /// `Invalid` naming the limit that was passed.
+    pub fn check_limits(&self) -> Result<()> {
+        if self.criteria.len() > MAX_CRITERIA {
+            return Err(crate::Error::invalid(format!(
+                "too many search parameters ({}): at most {MAX_CRITERIA}",
+                self.criteria.len()
+            )));
+        }
+        for c in &self.criteria {
+            if c.values.len() > MAX_OR_VALUES {
+                return Err(crate::Error::invalid(format!(
+                    "too many values for '{}' ({}): at most {MAX_OR_VALUES}",
+                    crate::id::truncate_for_message(&c.name),
+                    c.values.len()
+                ))
+                .at(c.name.clone()));
+            }
+            if c.values.iter().any(|v| v.len() > MAX_VALUE_BYTES) {
+                return Err(crate::Error::invalid(format!(
+                    "a value of '{}' is longer than {MAX_VALUE_BYTES} bytes",
+                    crate::id::truncate_for_message(&c.name)
+                ))
+                .at(c.name.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A page of search results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchPage {

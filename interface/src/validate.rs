@@ -112,9 +112,48 @@ fn reachable_definitions(root: &str) -> Value {
             continue;
         };
         collect_refs(definition, &mut pending);
-        kept.insert(name, definition.clone());
+        kept.insert(name, with_json_rules(definition.clone()));
     }
     Value::Object(kept)
+}
+
+/// The schema writes FHIR `integer`, `unsignedInt` and `positiveInt` as a number with a
+/// digits-only pattern, which JSON Schema applies to strings only; makes them 32-bit
+/// integers with their lower bounds.
+fn tighten_integer(schema: &mut serde_json::Map<String, Value>) {
+    let minimum = match schema.get("pattern").and_then(Value::as_str) {
+        Some("^-?([0]|([1-9][0-9]*))$") => i64::from(i32::MIN),
+        Some("^[0]|([1-9][0-9]*)$") => 0,
+        Some("^[1-9][0-9]*$") => 1,
+        _ => return,
+    };
+    if schema.get("type").and_then(Value::as_str) == Some("number") {
+        schema.insert("type".into(), Value::from("integer"));
+        schema.insert("minimum".into(), Value::from(minimum));
+        schema.insert("maximum".into(), Value::from(i32::MAX));
+    }
+}
+
+/// Adds the FHIR rules (json.html, datatypes.html) the official schema leaves out: a complex
+/// element is an object (the schema only lists its properties, so `"name": ["x"]` would
+/// pass), objects and arrays are never empty, and the integer types are 32-bit integers
+/// (the schema says "number", so `1.5` would pass).
+fn with_json_rules(mut definition: Value) -> Value {
+    let Some(map) = definition.as_object_mut() else {
+        return definition;
+    };
+    tighten_integer(map);
+    if let Some(properties) = map.get_mut("properties").and_then(Value::as_object_mut) {
+        for property in properties.values_mut().filter_map(Value::as_object_mut) {
+            tighten_integer(property);
+            if property.get("type").and_then(Value::as_str) == Some("array") {
+                property.insert("minItems".into(), Value::from(1));
+            }
+        }
+        map.entry("type").or_insert_with(|| Value::from("object"));
+        map.insert("minProperties".into(), Value::from(1));
+    }
+    definition
 }
 
 fn collect_refs(schema: &Value, out: &mut Vec<String>) {
@@ -309,6 +348,21 @@ mod tests {
             issues.iter().any(|i| i.expression == ["Patient.gender"]),
             "{issues:?}"
         );
+    }
+
+    #[test]
+    fn enforces_json_rules_the_schema_leaves_out() {
+        let v = JsonSchemaValidator::r4();
+        let patient = ResourceType::parse("Patient").unwrap();
+        for bad in [
+            json!({"resourceType": "Patient", "name": ["x"]}),
+            json!({"resourceType": "Patient", "name": []}),
+            json!({"resourceType": "Patient", "name": [{}]}),
+            json!({"resourceType": "Patient", "multipleBirthInteger": 1.5}),
+            json!({"resourceType": "Patient", "multipleBirthInteger": 3_000_000_000_u64}),
+        ] {
+            assert!(!v.validate(patient, &bad).is_empty(), "{bad}");
+        }
     }
 
     #[test]

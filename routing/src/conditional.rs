@@ -53,6 +53,7 @@ pub async fn resolve(
         cursor: None,
         total: TotalMode::None,
     };
+    query.check_limits()?;
     let mut page = state.search.search(&SearchScope::Type(ty), &query).await?;
     Ok(match page.matches.len() {
         0 => Matches::None,

@@ -294,6 +294,7 @@ async fn run_search(
         query.count = 0;
         query.total = TotalMode::Accurate;
     }
+    query.check_limits()?;
     let page = state.search.search(&scope, &query).await?;
     let links = page_links(
         ctx,

@@ -131,6 +131,11 @@ impl TestServer {
         self.child.wait().map(|s| s.success()).unwrap_or(false)
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGKILL and reaps the process.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
