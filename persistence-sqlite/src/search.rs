@@ -19,12 +19,17 @@
 //! - date, number, quantity: the prefixes `eq ne gt lt ge le sa eb ap`; quantities
 //!   also `number|system|code` and `number||code`.
 //!
-//! Chains, `_has`, `_include`, `_sort`, `_text`, composite and special parameters are
-//! rejected as not supported yet. Results come in the order of the resources' last
-//! change, oldest first.
+//! Scopes: one type, several or all types (system search: each type scanned in turn), and
+//! the Patient compartment (the target type's compartment parameters, ORed, must reference
+//! the patient; the Patient itself belongs to its own compartment).
+//!
+//! Chains, `_has` and `_include` are resolved by the router before the engine is asked.
+//! `_sort`, `_text`, composite and special parameters are rejected as not supported yet.
+//! Results come in the order of the resources' last change, oldest first.
 
 use async_trait::async_trait;
-use hearth_interface::id::truncate_for_message;
+use hearth_interface::compartment;
+use hearth_interface::id::{all_resource_types, truncate_for_message};
 use hearth_interface::index::{
     IndexValue, extract, normalize_string, parse_date_range, parse_decimal_range,
 };
@@ -33,7 +38,7 @@ use hearth_interface::search::{
 };
 use hearth_interface::search_params::{SearchParamDef, SearchParamRegistry, SearchParamType};
 use hearth_interface::store::{ResourceStore, ScanQuery, StoredResource};
-use hearth_interface::{Error, IssueKind, ResourceType, Result};
+use hearth_interface::{Error, ResourceType, Result};
 use serde_json::Value;
 
 use crate::SqliteStore;
@@ -72,36 +77,39 @@ impl SqliteSearch {
         Self { store }
     }
 
-    /// Scans `resource_type` from the query's cursor and collects one page of matches.
-    async fn scan(
-        &self,
-        resource_type: ResourceType,
-        filters: &[Filter],
-        query: &SearchQuery,
-    ) -> Result<SearchPage> {
+    /// Scans each plan's type in turn from the query's cursor and collects one page of
+    /// matches.
+    async fn scan(&self, plans: &[Plan], query: &SearchQuery) -> Result<SearchPage> {
         let want_total = query.cursor.is_none() && query.total != TotalMode::None;
         let mut collector = Collector::new(query.count, want_total);
-        let mut cursor = query.cursor.clone();
-        while !collector.is_done() {
-            let scan = ScanQuery {
-                resource_type,
-                since: None,
-                count: SCAN_BATCH,
-                cursor: cursor.take(),
-            };
-            let page = self.store.scan(&scan).await?;
-            for entry in page.entries {
-                if collector.is_done() {
-                    break;
+        let (mut plan_index, mut cursor) = parse_cursor(query.cursor.as_deref())?;
+        while let Some(plan) = plans.get(plan_index) {
+            if collector.is_done() {
+                break;
+            }
+            loop {
+                let scan = ScanQuery {
+                    resource_type: plan.resource_type,
+                    since: None,
+                    count: SCAN_BATCH,
+                    cursor: cursor.take(),
+                };
+                let page = self.store.scan(&scan).await?;
+                for entry in page.entries {
+                    if collector.is_done() {
+                        break;
+                    }
+                    if plan.accepts(&entry)? {
+                        collector.push(plan_index, entry);
+                    }
                 }
-                if accepts(filters, &entry)? {
-                    collector.push(entry);
+                match page.next_cursor {
+                    Some(next) if !collector.is_done() => cursor = Some(next),
+                    _ => break,
                 }
             }
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
+            plan_index += 1;
+            cursor = None;
         }
         Ok(collector.finish())
     }
@@ -110,9 +118,8 @@ impl SqliteSearch {
 #[async_trait]
 impl SearchEngine for SqliteSearch {
     async fn search(&self, scope: &SearchScope, query: &SearchQuery) -> Result<SearchPage> {
-        let resource_type = searched_type(scope)?;
-        let filters = compile(resource_type, &query.criteria)?;
-        self.scan(resource_type, &filters, query).await
+        let plans = plan(scope, &query.criteria)?;
+        self.scan(&plans, query).await
     }
 
     fn supported_params(&self, resource_type: ResourceType) -> Vec<SupportedParam> {
@@ -128,50 +135,138 @@ impl SearchEngine for SqliteSearch {
     }
 }
 
-/// The one type a scope searches; other scopes are not supported yet.
-fn searched_type(scope: &SearchScope) -> Result<ResourceType> {
-    match scope {
-        SearchScope::Type(resource_type) => Ok(*resource_type),
-        SearchScope::System(_) => Err(Error::new(
-            IssueKind::NotSupported,
-            "system-wide search is not supported yet: search one resource type",
-        )),
-        SearchScope::Compartment { compartment, .. } => Err(Error::new(
-            IssueKind::NotSupported,
-            format!(
-                "compartment search ({compartment} compartment) is not supported yet: \
-                 search the resource type with a reference parameter instead"
-            ),
-        )),
+/// One resource type to scan, with the filters its resources must pass.
+#[derive(Debug)]
+struct Plan {
+    resource_type: ResourceType,
+    /// All must match.
+    filters: Vec<Filter>,
+    /// When not empty, one must match too (compartment membership).
+    any_of: Vec<Filter>,
+}
+
+impl Plan {
+    /// Whether the stored resource passes the filters.
+    fn accepts(&self, stored: &StoredResource) -> Result<bool> {
+        if self.filters.is_empty() && self.any_of.is_empty() {
+            return Ok(true);
+        }
+        let Some(body) = stored.body.as_deref() else {
+            return Ok(false);
+        };
+        let resource: Value = serde_json::from_str(body).map_err(|e| {
+            Error::internal(
+                format!(
+                    "stored {}/{} is not valid JSON",
+                    stored.resource_type, stored.id
+                ),
+                e,
+            )
+        })?;
+        let passes = |f: &Filter| matches(&f.condition, &extract(f.def, &resource));
+        Ok(self.filters.iter().all(passes)
+            && (self.any_of.is_empty() || self.any_of.iter().any(passes)))
     }
 }
 
-/// Whether every filter matches the stored resource.
-fn accepts(filters: &[Filter], stored: &StoredResource) -> Result<bool> {
-    if filters.is_empty() {
-        return Ok(true);
-    }
-    let Some(body) = stored.body.as_deref() else {
-        return Ok(false);
+/// The types a scope searches, in order, with their filters.
+fn plan(scope: &SearchScope, criteria: &[Criterion]) -> Result<Vec<Plan>> {
+    let plain = |resource_type: ResourceType| -> Result<Plan> {
+        Ok(Plan {
+            resource_type,
+            filters: compile(resource_type, criteria)?,
+            any_of: Vec::new(),
+        })
     };
-    let resource: Value = serde_json::from_str(body).map_err(|e| {
-        Error::internal(
-            format!(
-                "stored {}/{} is not valid JSON",
-                stored.resource_type, stored.id
-            ),
-            e,
-        )
-    })?;
-    Ok(filters
-        .iter()
-        .all(|f| matches(&f.condition, &extract(f.def, &resource))))
+    match scope {
+        SearchScope::Type(resource_type) => Ok(vec![plain(*resource_type)?]),
+        SearchScope::System(types) if types.is_empty() => all_resource_types()
+            .iter()
+            .filter_map(|name| ResourceType::parse(name))
+            .map(plain)
+            .collect(),
+        SearchScope::System(types) => types.iter().copied().map(plain).collect(),
+        SearchScope::Compartment {
+            compartment,
+            id,
+            target,
+        } => {
+            if !compartment::is_defined(compartment.as_str()) {
+                return Err(Error::not_found(format!(
+                    "this server has no {compartment} compartment definition (it knows the Patient compartment)"
+                )));
+            }
+            let explicit = target.is_some();
+            let targets: Vec<ResourceType> = match target {
+                Some(t) => vec![*t],
+                None => all_resource_types()
+                    .iter()
+                    .filter_map(|name| ResourceType::parse(name))
+                    .collect(),
+            };
+            let mut plans = Vec::new();
+            for target in targets {
+                let mut any_of = Vec::new();
+                for param in compartment::patient_params(target.as_str()) {
+                    let member = Criterion {
+                        name: param.clone(),
+                        modifier: None,
+                        values: vec![format!("{compartment}/{id}")],
+                    };
+                    any_of.push(compile_one(target, &member)?);
+                }
+                if target == *compartment {
+                    let itself = Criterion {
+                        name: "_id".into(),
+                        modifier: None,
+                        values: vec![id.to_string()],
+                    };
+                    any_of.push(compile_one(target, &itself)?);
+                }
+                if any_of.is_empty() {
+                    if explicit {
+                        return Err(Error::invalid(format!(
+                            "{target} is not in the {compartment} compartment"
+                        )));
+                    }
+                    continue;
+                }
+                plans.push(Plan {
+                    resource_type: target,
+                    filters: compile(target, criteria)?,
+                    any_of,
+                });
+            }
+            Ok(plans)
+        }
+    }
 }
 
-/// The scan cursor that continues just after `entry`. It mirrors the store's scan
-/// cursor encoding (the `ts` of the last row read, which is the version's
-/// `last_updated`); the `cursor_after_matches_scan_cursor` test guards the coupling.
-fn cursor_after(entry: &StoredResource) -> String {
+/// Cursors are `<plan index>:<scan cursor>`; no cursor starts at the first plan.
+fn parse_cursor(cursor: Option<&str>) -> Result<(usize, Option<String>)> {
+    let Some(cursor) = cursor else {
+        return Ok((0, None));
+    };
+    cursor
+        .split_once(':')
+        .and_then(|(plan, scan)| Some((plan.parse().ok()?, Some(scan.to_owned()))))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "invalid paging cursor '{}'",
+                truncate_for_message(cursor)
+            ))
+        })
+}
+
+/// The cursor that continues just after `entry` of plan `plan_index`. The scan part
+/// mirrors the store's scan cursor encoding (the `ts` of the last row read, which is the
+/// version's `last_updated`); the `cursor_after_matches_scan_cursor` test guards the
+/// coupling.
+fn cursor_after(plan_index: usize, entry: &StoredResource) -> String {
+    format!("{plan_index}:{}", scan_cursor_after(entry))
+}
+
+fn scan_cursor_after(entry: &StoredResource) -> String {
     entry.last_updated.0.to_string()
 }
 
@@ -182,6 +277,8 @@ struct Collector {
     count: usize,
     want_total: bool,
     matches: Vec<StoredResource>,
+    /// The plan of the last match on the page.
+    last_plan: usize,
     total: u64,
     has_more: bool,
 }
@@ -192,16 +289,18 @@ impl Collector {
             count,
             want_total,
             matches: Vec::new(),
+            last_plan: 0,
             total: 0,
             has_more: false,
         }
     }
 
-    /// Records one match.
-    fn push(&mut self, entry: StoredResource) {
+    /// Records one match of plan `plan_index`.
+    fn push(&mut self, plan_index: usize, entry: StoredResource) {
         self.total += 1;
         if self.matches.len() < self.count {
             self.matches.push(entry);
+            self.last_plan = plan_index;
         } else {
             self.has_more = true;
         }
@@ -217,7 +316,9 @@ impl Collector {
     /// first match.
     fn finish(self) -> SearchPage {
         let next_cursor = if self.has_more {
-            self.matches.last().map(cursor_after)
+            self.matches
+                .last()
+                .map(|entry| cursor_after(self.last_plan, entry))
         } else {
             None
         };
@@ -957,6 +1058,7 @@ fn unit_matches(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hearth_interface::IssueKind;
 
     fn string_value(s: &str) -> IndexValue {
         IndexValue::String {
@@ -1386,9 +1488,9 @@ mod tests {
 #[cfg(test)]
 mod store_tests {
     use super::*;
-    use hearth_interface::ResourceId;
     use hearth_interface::instant::Instant;
     use hearth_interface::store::{Precondition, Write};
+    use hearth_interface::{IssueKind, ResourceId};
     use serde_json::json;
 
     struct Fixture {
@@ -1815,7 +1917,7 @@ mod store_tests {
         };
         let page = f.store.scan(&scan).await.expect("scan");
         let entry = page.entries.first().expect("one entry");
-        assert_eq!(page.next_cursor, Some(cursor_after(entry)));
+        assert_eq!(page.next_cursor, Some(scan_cursor_after(entry)));
     }
 
     #[tokio::test]
@@ -1840,22 +1942,111 @@ mod store_tests {
     }
 
     #[tokio::test]
-    async fn other_scopes_are_not_supported() {
+    async fn system_search_spans_types_and_pages_across_them() {
         let f = loaded().await;
-        let q = query(&[]);
-        let system = f.search.search(&SearchScope::System(Vec::new()), &q).await;
-        assert_eq!(system.expect_err("system").kind(), IssueKind::NotSupported);
-        let compartment = SearchScope::Compartment {
+        let ty = |t: &str| ResourceType::parse(t).expect("type");
+        let all = f
+            .search
+            .search(&SearchScope::System(Vec::new()), &query(&[]))
+            .await
+            .expect("system");
+        assert_eq!(all.total, Some(9));
+        let two = SearchScope::System(vec![ty("Patient"), ty("Observation")]);
+        let by_id = f
+            .search
+            .search(&two, &query(&[("_id", "p1,o2")]))
+            .await
+            .expect("by id");
+        let found: Vec<String> = by_id
+            .matches
+            .iter()
+            .map(|m| format!("{}/{}", m.resource_type, m.id))
+            .collect();
+        assert_eq!(found, ["Patient/p1", "Observation/o2"]);
+        let mut q = query(&[]);
+        q.count = 4;
+        let mut seen = Vec::new();
+        loop {
+            let page = f.search.search(&two, &q).await.expect("page");
+            seen.extend(page.matches.iter().map(|m| m.id.to_string()));
+            match page.next_cursor {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 9, "{seen:?}");
+        let unknown = f.search.search(&two, &query(&[("gender", "male")])).await;
+        assert_eq!(
+            unknown
+                .expect_err("gender is not an Observation parameter")
+                .kind(),
+            IssueKind::Invalid
+        );
+    }
+
+    #[tokio::test]
+    async fn compartment_search_follows_the_compartment_definition() {
+        let f = loaded().await;
+        let in_compartment = |target: Option<&str>| SearchScope::Compartment {
             compartment: ResourceType::parse("Patient").expect("type"),
             id: ResourceId::parse("p1").expect("id"),
+            target: target.map(|t| ResourceType::parse(t).expect("type")),
+        };
+        let ids = |page: SearchPage| {
+            page.matches
+                .iter()
+                .map(|m| m.id.to_string())
+                .collect::<Vec<_>>()
+        };
+        let observations = f
+            .search
+            .search(&in_compartment(Some("Observation")), &query(&[]))
+            .await
+            .expect("search");
+        assert_eq!(
+            ids(observations),
+            ["o1", "o3"],
+            "Group/p1 is not the patient"
+        );
+        let weights = f
+            .search
+            .search(
+                &in_compartment(Some("Observation")),
+                &query(&[("code", "29463-7")]),
+            )
+            .await
+            .expect("search");
+        assert_eq!(ids(weights), ["o1"]);
+        let itself = f
+            .search
+            .search(&in_compartment(Some("Patient")), &query(&[]))
+            .await
+            .expect("search");
+        assert_eq!(ids(itself), ["p1"]);
+        let everything = f
+            .search
+            .search(&in_compartment(None), &query(&[]))
+            .await
+            .expect("search");
+        assert_eq!(everything.total, Some(3));
+        let outside = f
+            .search
+            .search(&in_compartment(Some("Organization")), &query(&[]))
+            .await;
+        assert_eq!(
+            outside.expect_err("not in the compartment").kind(),
+            IssueKind::Invalid
+        );
+        let encounter = SearchScope::Compartment {
+            compartment: ResourceType::parse("Encounter").expect("type"),
+            id: ResourceId::parse("e1").expect("id"),
             target: None,
         };
-        let err = f
-            .search
-            .search(&compartment, &q)
-            .await
-            .expect_err("compartment");
-        assert_eq!(err.kind(), IssueKind::NotSupported);
+        let unknown = f.search.search(&encounter, &query(&[])).await;
+        assert_eq!(
+            unknown.expect_err("no definition").kind(),
+            IssueKind::NotFound
+        );
     }
 
     #[test]

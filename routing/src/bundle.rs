@@ -1,5 +1,6 @@
 //! Building `history` and `searchset` Bundles from stored versions, with paging links.
 
+use hearth_interface::outcome::{Issue, operation_outcome};
 use hearth_interface::store::{ChangeKind, StoredResource};
 use serde::Serialize;
 use serde_json::Value;
@@ -13,6 +14,8 @@ use crate::summary;
 pub enum SearchMode {
     /// It matched the criteria.
     Match,
+    /// An `_include` or `_revinclude` added it.
+    Include,
 }
 
 #[derive(Serialize)]
@@ -23,6 +26,7 @@ struct Bundle<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     total: Option<u64>,
     link: Vec<Link<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     entry: Vec<Entry>,
 }
 
@@ -158,15 +162,17 @@ pub fn history(
     )
 }
 
-/// A `searchset` Bundle.
+/// A `searchset` Bundle; `warnings` (ignored parameters under `handling=lenient`) become an
+/// `OperationOutcome` entry with `search.mode = outcome`.
 pub fn searchset(
     base: &str,
     matches: &[(StoredResource, SearchMode)],
     total: Option<u64>,
     links: &Links,
+    warnings: &[Issue],
     p: &Presentation,
 ) -> String {
-    let entry = matches
+    let mut entry: Vec<Entry> = matches
         .iter()
         .map(|(stored, mode)| Entry {
             full_url: full_url(base, stored),
@@ -174,12 +180,23 @@ pub fn searchset(
             search: Some(EntrySearch {
                 mode: match mode {
                     SearchMode::Match => "match",
+                    SearchMode::Include => "include",
                 },
             }),
             request: None,
             response: None,
         })
         .collect();
+    if !warnings.is_empty() {
+        let outcome = operation_outcome(warnings).to_string();
+        entry.push(Entry {
+            full_url: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+            resource: RawValue::from_string(outcome).ok(),
+            search: Some(EntrySearch { mode: "outcome" }),
+            request: None,
+            response: None,
+        });
+    }
     render(
         Bundle {
             resource_type: "Bundle",

@@ -4,6 +4,7 @@
 
 use hearth_interface::ResourceType;
 use hearth_interface::id::all_resource_types;
+use hearth_interface::search_params::{SearchParamRegistry, SearchParamType};
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -49,7 +50,8 @@ fn build(state: &AppState) -> Value {
             "mode": "server",
             "documentation": format!("storage backend: {}", state.store.backend_name()),
             "resource": resources,
-            "interaction": [{ "code": "history-system" }],
+            "interaction": [{ "code": "history-system" }, { "code": "search-system" }],
+            "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
             "operation": [{
                 "name": "validate",
                 "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"
@@ -69,6 +71,14 @@ fn resource_entry(state: &AppState, ty: ResourceType) -> Value {
         .iter()
         .map(|c| json!({ "code": c }))
         .collect();
+    let includes: Vec<String> = std::iter::once("*".to_owned())
+        .chain(
+            SearchParamRegistry::r4()
+                .for_type(ty.as_str())
+                .filter(|d| d.kind == SearchParamType::Reference)
+                .map(|d| format!("{ty}:{}", d.code)),
+        )
+        .collect();
     json!({
         "type": ty.as_str(),
         "profile": format!("http://hl7.org/fhir/StructureDefinition/{ty}"),
@@ -80,6 +90,7 @@ fn resource_entry(state: &AppState, ty: ResourceType) -> Value {
         "conditionalRead": "full-support",
         "conditionalUpdate": true,
         "conditionalDelete": "single",
+        "searchInclude": includes,
         "searchParam": search_params,
         "operation": [{
             "name": "validate",

@@ -9,9 +9,11 @@ mod conditional;
 mod error;
 mod extract;
 mod handlers;
+mod include;
 mod negotiate;
 mod patch;
 mod respond;
+mod search_plan;
 mod summary;
 
 use std::sync::{Arc, OnceLock};

@@ -7,7 +7,7 @@ use hearth_interface::store::{HistoryQuery, HistoryScope};
 use hearth_interface::{Error, Result};
 use http::StatusCode;
 
-use super::type_level::{page_links, parse_count};
+use super::search::{page_links, parse_count};
 use crate::AppState;
 use crate::bundle;
 use crate::error::ApiError;

@@ -3,6 +3,7 @@
 mod history;
 mod instance;
 mod operations;
+mod search;
 mod type_level;
 
 use axum::Router;
@@ -20,16 +21,18 @@ use crate::error::ApiError;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/metadata", get(operations::capabilities))
+        .route("/", get(search::system_search))
+        .route("/_search", post(search::system_search_post))
         .route("/_history", get(history::system))
         .route(
             "/{type}",
-            get(type_level::search)
+            get(search::type_search)
                 .post(type_level::create)
                 .put(type_level::conditional_update)
                 .delete(type_level::conditional_delete)
                 .patch(type_level::conditional_patch),
         )
-        .route("/{type}/_search", post(type_level::search_post))
+        .route("/{type}/_search", post(search::type_search_post))
         .route("/{type}/_history", get(history::type_level))
         .route("/{type}/$validate", post(operations::validate_type))
         .route(
@@ -44,6 +47,7 @@ pub fn app(state: AppState) -> Router {
             post(operations::validate_instance),
         )
         .route("/{type}/{id}/_history", get(history::instance))
+        .route("/{type}/{id}/{target}", get(search::compartment_search))
         .route("/{type}/{id}/_history/{vid}", get(instance::vread))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

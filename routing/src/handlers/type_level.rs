@@ -4,21 +4,18 @@
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::Response;
-use hearth_interface::search::{Criterion, SearchQuery, SearchScope, TotalMode};
 use hearth_interface::store::{Precondition, Write};
-use hearth_interface::{Error, IssueKind, ResourceId, Result};
+use hearth_interface::{Error, ResourceId, Result};
 use http::StatusCode;
-use http::header::CONTENT_TYPE;
 use serde_json::Value;
 
 use super::check_resource;
 use super::instance::{fhir_body, if_match, patch_resource, put, remove};
 use crate::AppState;
-use crate::bundle::{self, Links, SearchMode};
 use crate::conditional::{Matches, parse_criteria, resolve};
 use crate::error::ApiError;
 use crate::extract::{Ctx, Target, read_body};
-use crate::negotiate::{SummaryMode, body_kind};
+use crate::negotiate::body_kind;
 use crate::respond::{json_response, write_response};
 
 /// `POST [type]`: create with a server-assigned id; conditional with `If-None-Exist`.
@@ -201,149 +198,5 @@ pub async fn conditional_patch(
         Matches::Several => {
             Err(Error::precondition_failed("the criteria match more than one resource").into())
         }
-    }
-}
-
-/// `GET [type]?params`.
-pub async fn search(
-    State(state): State<AppState>,
-    target: Target,
-    ctx: Ctx,
-) -> Result<Response, ApiError> {
-    let params: Vec<(String, String)> = ctx.criteria_params().cloned().collect();
-    run_search(
-        &state,
-        &ctx,
-        SearchScope::Type(target.ty),
-        target.ty.as_str(),
-        params,
-    )
-    .await
-}
-
-/// `POST [type]/_search` with a form-encoded body (parameters from the URL count too).
-pub async fn search_post(
-    State(state): State<AppState>,
-    target: Target,
-    ctx: Ctx,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let media = ctx
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !media.starts_with("application/x-www-form-urlencoded") {
-        return Err(Error::new(
-            IssueKind::UnsupportedMediaType,
-            "_search takes application/x-www-form-urlencoded parameters",
-        )
-        .into());
-    }
-    let bytes = read_body(&state, body).await?;
-    let mut params: Vec<(String, String)> = ctx.criteria_params().cloned().collect();
-    params.extend(form_urlencoded::parse(&bytes).into_owned());
-    run_search(
-        &state,
-        &ctx,
-        SearchScope::Type(target.ty),
-        target.ty.as_str(),
-        params,
-    )
-    .await
-}
-
-async fn run_search(
-    state: &AppState,
-    ctx: &Ctx,
-    scope: SearchScope,
-    path: &str,
-    params: Vec<(String, String)>,
-) -> Result<Response, ApiError> {
-    let mut query = SearchQuery {
-        count: state.config.default_count,
-        total: TotalMode::Accurate,
-        ..SearchQuery::default()
-    };
-    let mut echoed = Vec::new();
-    for (key, value) in params {
-        match key.as_str() {
-            "_count" => query.count = parse_count(&value, state.config.max_count)?,
-            "_cursor" => {
-                query.cursor = Some(value);
-                continue;
-            }
-            "_total" => {
-                query.total = match value.as_str() {
-                    "none" => TotalMode::None,
-                    "estimate" => TotalMode::Estimate,
-                    "accurate" => TotalMode::Accurate,
-                    other => {
-                        return Err(Error::invalid(format!(
-                            "_total must be none, estimate or accurate, not '{other}'"
-                        ))
-                        .into());
-                    }
-                }
-            }
-            _ => query.criteria.push(Criterion::parse(&key, &value)),
-        }
-        echoed.push((key, value));
-    }
-    if ctx.presentation.summary == SummaryMode::Count {
-        query.count = 0;
-        query.total = TotalMode::Accurate;
-    }
-    query.check_limits()?;
-    let page = state.search.search(&scope, &query).await?;
-    let links = page_links(
-        ctx,
-        path,
-        &echoed,
-        query.cursor.as_deref(),
-        page.next_cursor.as_deref(),
-    );
-    let matches: Vec<_> = page
-        .matches
-        .into_iter()
-        .map(|m| (m, SearchMode::Match))
-        .collect();
-    let text = bundle::searchset(&ctx.base, &matches, page.total, &links, &ctx.presentation);
-    Ok(crate::respond::text_response(
-        StatusCode::OK,
-        text,
-        ctx.presentation.content_type,
-    ))
-}
-
-/// Parses `_count`: a non-negative integer, capped at the configured maximum.
-pub(crate) fn parse_count(value: &str, max: usize) -> Result<usize> {
-    value.parse::<usize>().map(|n| n.min(max)).map_err(|_| {
-        Error::invalid(format!(
-            "_count must be a non-negative integer, not '{}'",
-            hearth_interface::id::truncate_for_message(value)
-        ))
-    })
-}
-
-/// `self`, `first` and `next` links for a paged answer.
-pub(crate) fn page_links(
-    ctx: &Ctx,
-    path: &str,
-    params: &[(String, String)],
-    cursor: Option<&str>,
-    next_cursor: Option<&str>,
-) -> Links {
-    let with_cursor = |c: Option<&str>| {
-        let mut p: Vec<(String, String)> = params.to_vec();
-        if let Some(c) = c {
-            p.push(("_cursor".into(), c.into()));
-        }
-        bundle::page_url(&ctx.base, path, &p)
-    };
-    Links {
-        self_url: with_cursor(cursor),
-        first: cursor.map(|_| with_cursor(None)),
-        next: next_cursor.map(|c| with_cursor(Some(c))),
     }
 }
