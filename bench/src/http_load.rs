@@ -30,9 +30,20 @@ pub struct Args {
 }
 
 /// A spawned server process, killed on drop.
-struct Server {
+pub struct Server {
     child: Child,
-    base: String,
+    /// The server's base URL.
+    pub base: String,
+}
+
+/// Starts the release `hearth serve` on a free loopback port over `data_dir`.
+pub fn spawn_hearth(data_dir: &std::path::Path) -> Result<Server, String> {
+    let mut hearth = Command::new(hearth_binary()?);
+    hearth
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn");
+    spawn(hearth)
 }
 
 impl Drop for Server {

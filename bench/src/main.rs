@@ -5,11 +5,13 @@
 //! cargo run --release -p hearth-bench -- import
 //! cargo run --release -p hearth-bench -- http
 //! cargo run --release -p hearth-bench -- startup
+//! cargo run --release -p hearth-bench -- transaction
 //! ```
 
 mod http_load;
 mod import;
 mod startup;
+mod transaction;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +34,8 @@ enum Scenario {
     Http(http_load::Args),
     /// Process start to first `GET /metadata` on a large store vs `hearth --version`.
     Startup(startup::Args),
+    /// Transaction Bundles of 100/1,000/10,000 entries vs one-by-one creates.
+    Transaction(transaction::Args),
 }
 
 #[tokio::main]
@@ -40,6 +44,7 @@ async fn main() {
         Scenario::Import(args) => import::run(args).await,
         Scenario::Http(args) => http_load::run(args).await,
         Scenario::Startup(args) => startup::run(args).await,
+        Scenario::Transaction(args) => transaction::run(args).await,
     };
     if let Err(e) = result {
         eprintln!("hearth-bench: {e}");

@@ -37,6 +37,8 @@ pub struct RouterConfig {
     pub default_count: usize,
     /// The largest `_count` honoured; larger values are capped.
     pub max_count: usize,
+    /// The most entries a batch or transaction Bundle may have; more get a 413.
+    pub max_bundle_entries: usize,
 }
 
 impl Default for RouterConfig {
@@ -46,6 +48,7 @@ impl Default for RouterConfig {
             max_body_bytes: 16 * 1024 * 1024,
             default_count: 20,
             max_count: 1000,
+            max_bundle_entries: 20_000,
         }
     }
 }

@@ -22,6 +22,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Load NDJSON files (.ndjson, .ndjson.gz) into the store, upserting by id.
     Import(ImportArgs),
+    /// Write deterministic synthetic patient records as NDJSON, one file per resource type.
+    Generate(GenerateArgs),
 }
 
 /// Where resources are kept.
@@ -70,6 +72,9 @@ pub struct ServeArgs {
     /// Largest `_count` honoured in searches and history.
     #[arg(long, env = "HEARTH_MAX_COUNT", default_value_t = 1000)]
     pub max_count: usize,
+    /// Most entries in a batch or transaction Bundle.
+    #[arg(long, env = "HEARTH_MAX_BUNDLE_ENTRIES", default_value_t = 20_000)]
+    pub max_bundle_entries: usize,
     /// Store options.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -96,4 +101,21 @@ pub struct ImportArgs {
     /// Store options.
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// `hearth generate`.
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    /// Number of patients (about 300 resources each).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub patients: u32,
+    /// Output directory (created if missing): one `<Type>.ndjson` file per resource type.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seed: the same patients and seed give the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }

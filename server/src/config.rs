@@ -10,6 +10,7 @@
 //! | `HEARTH_INSECURE_NO_AUTH` | allow `--auth none` off loopback | `false` |
 //! | `HEARTH_MAX_BODY_BYTES` | largest request body | 16 MiB |
 //! | `HEARTH_MAX_COUNT` | largest `_count` | 1000 |
+//! | `HEARTH_MAX_BUNDLE_ENTRIES` | most entries in a batch or transaction | 20000 |
 //! | `HEARTH_IMPORT_BATCH` | resources per import transaction | 1000 |
 //! | `AWS_LAMBDA_RUNTIME_API` | set by Lambda: serve API Gateway events | unset |
 
@@ -82,6 +83,7 @@ impl ServerConfig {
                 base_url: args.base_url.clone(),
                 max_body_bytes: args.max_body_bytes,
                 max_count: args.max_count,
+                max_bundle_entries: args.max_bundle_entries,
                 ..RouterConfig::default()
             },
         })
@@ -114,6 +116,8 @@ impl ServerConfig {
                 max_body_bytes: env_number("HEARTH_MAX_BODY_BYTES")?
                     .unwrap_or(defaults.max_body_bytes),
                 max_count: env_number("HEARTH_MAX_COUNT")?.unwrap_or(defaults.max_count),
+                max_bundle_entries: env_number("HEARTH_MAX_BUNDLE_ENTRIES")?
+                    .unwrap_or(defaults.max_bundle_entries),
                 ..defaults
             },
         })

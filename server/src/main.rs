@@ -22,6 +22,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => hearth::serve::run(args).await,
         Command::Import(args) => hearth::import::run(args).await,
+        Command::Generate(args) => hearth::generate::run(args),
     };
     match result {
         Ok(code) => code,

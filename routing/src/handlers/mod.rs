@@ -1,5 +1,6 @@
 //! The route table and the checks every write shares.
 
+mod bundles;
 mod history;
 mod instance;
 mod operations;
@@ -21,7 +22,7 @@ use crate::error::ApiError;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/metadata", get(operations::capabilities))
-        .route("/", get(search::system_search))
+        .route("/", get(search::system_search).post(bundles::process))
         .route("/_search", post(search::system_search_post))
         .route("/_history", get(history::system))
         .route(
