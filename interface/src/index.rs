@@ -614,7 +614,7 @@ pub fn parse_decimal_range(text: &str) -> Option<(f64, f64, f64)> {
     };
     let decimals = mantissa.split_once('.').map_or(0, |(_, f)| f.len());
     let decimals = i32::try_from(decimals).ok()?;
-    let half = 0.5 * 10_f64.powi(exponent - decimals);
+    let half = 0.5 * 10_f64.powi(exponent.checked_sub(decimals)?);
     Some((value, value - half, value + half))
 }
 

@@ -35,7 +35,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/{type}/_search", post(search::type_search_post))
         .route("/{type}/_history", get(history::type_level))
-        .route("/{type}/$validate", post(operations::validate_type))
+        .route("/{type}/$validate", post(operations::validate_operation))
         .route(
             "/{type}/{id}",
             get(instance::read)
@@ -45,7 +45,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/{type}/{id}/$validate",
-            post(operations::validate_instance),
+            post(operations::validate_operation),
         )
         .route("/{type}/{id}/_history", get(history::instance))
         .route("/{type}/{id}/{target}", get(search::compartment_search))

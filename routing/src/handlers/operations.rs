@@ -34,18 +34,8 @@ pub async fn capabilities(State(state): State<AppState>, ctx: Ctx) -> Response {
     }
 }
 
-/// `POST [type]/$validate`.
-pub async fn validate_type(
-    State(state): State<AppState>,
-    target: Target,
-    ctx: Ctx,
-    body: Body,
-) -> Result<Response, ApiError> {
-    validate(&state, &target, &ctx, body).await
-}
-
-/// `POST [type]/[id]/$validate`.
-pub async fn validate_instance(
+/// `POST [type]/$validate` and `POST [type]/[id]/$validate`.
+pub async fn validate_operation(
     State(state): State<AppState>,
     target: Target,
     ctx: Ctx,
