@@ -132,6 +132,22 @@ pub async fn run(args: Args) -> Result<(), String> {
         Op::Post(format!("{}/Patient", trivial.base), body),
     )
     .await?;
+    let hearth_mixed = load(
+        &client,
+        args.requests / 2,
+        args.concurrency,
+        limit,
+        Op::Mixed(hearth.base.clone(), Arc::new(ids.clone())),
+    )
+    .await?;
+    let base_mixed = load(
+        &client,
+        args.requests / 2,
+        args.concurrency,
+        limit,
+        Op::Mixed(trivial.base.clone(), Arc::new(vec!["1".to_owned()])),
+    )
+    .await?;
 
     println!(
         "HTTP/1.1 keep-alive, {} connections, loopback; baseline = trivial axum handler in its own process",
@@ -144,6 +160,11 @@ pub async fn run(args: Args) -> Result<(), String> {
     for (name, h, b) in [
         ("read (GET Patient/id)", &hearth_reads, &base_reads),
         ("create (POST Patient)", &hearth_creates, &base_creates),
+        (
+            "mixed CRUD (70% read, 20% update, 10% create)",
+            &hearth_mixed,
+            &base_mixed,
+        ),
     ] {
         println!(
             "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} |",
@@ -182,6 +203,9 @@ async fn seed(client: &reqwest::Client, base: &str, n: usize) -> Result<Vec<Stri
 enum Op {
     Get(Arc<Vec<String>>),
     Post(String, String),
+    /// Reads, updates (a changed family name, so a new version each time) and creates
+    /// against a base URL and the seeded ids.
+    Mixed(String, Arc<Vec<String>>),
 }
 
 /// Throughput and latencies of one measurement.
@@ -223,6 +247,20 @@ async fn load(
                             .post(url)
                             .header("content-type", "application/fhir+json")
                             .body(body.clone()),
+                        Op::Mixed(base, ids) => {
+                            let id = &ids[n % ids.len()];
+                            match n % 10 {
+                                0 => client
+                                    .post(format!("{base}/Patient"))
+                                    .header("content-type", "application/fhir+json")
+                                    .body(json!({"resourceType": "Patient", "gender": "male"}).to_string()),
+                                1 | 2 => client
+                                    .put(format!("{base}/Patient/{id}"))
+                                    .header("content-type", "application/fhir+json")
+                                    .body(json!({"resourceType": "Patient", "id": id, "name": [{"family": format!("Mixed{n}")}]}).to_string()),
+                                _ => client.get(format!("{base}/Patient/{id}")),
+                            }
+                        }
                     };
                     let response = request.send().await.map_err(|e| e.to_string())?;
                     let ok = response.status().is_success();
@@ -248,14 +286,17 @@ async fn load(
     })
 }
 
-/// The baseline: a fixed FHIR JSON answer for GET and a body-consuming 201 for POST.
+/// The baseline: a fixed FHIR JSON answer for GET and echoes of the body for POST (201)
+/// and PUT (200).
 async fn serve_trivial() -> Result<(), String> {
     use axum::routing::get;
     const PATIENT: &str = r#"{"resourceType":"Patient","id":"1","meta":{"versionId":"1","lastUpdated":"2026-01-01T00:00:00.000000Z"},"name":[{"family":"Seed1"}]}"#;
     let app = axum::Router::new()
         .route(
             "/Patient/{id}",
-            get(|| async { ([("content-type", "application/fhir+json")], PATIENT) }),
+            get(|| async { ([("content-type", "application/fhir+json")], PATIENT) }).put(
+                |body: String| async move { ([("content-type", "application/fhir+json")], body) },
+            ),
         )
         .route(
             "/Patient",
