@@ -206,6 +206,88 @@ async fn conditional_entries_in_transactions() {
 }
 
 #[tokio::test]
+async fn conditions_may_name_other_entries_but_not_in_a_cycle() {
+    let server = TestServer::start().await;
+    let (a, b) = (
+        "urn:uuid:00000000-0000-4000-8000-00000000000a",
+        "urn:uuid:00000000-0000-4000-8000-00000000000b",
+    );
+    let chained = bundle(
+        "transaction",
+        vec![
+            json!({"fullUrl": b, "request": {"method": "POST", "url": "Observation", "ifNoneExist": format!("subject={a}")},
+            "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": a}}}),
+            json!({"fullUrl": a, "request": {"method": "POST", "url": "Patient", "ifNoneExist": "identifier=urn:mrn|cyc"},
+            "resource": {"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "cyc"}]}}),
+        ],
+    );
+    let (code, first) = server.post("", &chained).await;
+    assert_eq!(code, 200, "{first}");
+    let (_, second) = server.post("", &chained).await;
+    assert_eq!(
+        status(&second, 0),
+        "200 OK",
+        "the observation is found through the resolved patient"
+    );
+    assert_eq!(status(&second, 1), "200 OK");
+
+    let cycle = bundle(
+        "transaction",
+        vec![
+            json!({"fullUrl": a, "request": {"method": "POST", "url": "Patient", "ifNoneExist": format!("link={b}")}, "resource": {"resourceType": "Patient"}}),
+            json!({"fullUrl": b, "request": {"method": "POST", "url": "Patient", "ifNoneExist": format!("link={a}")}, "resource": {"resourceType": "Patient"}}),
+        ],
+    );
+    let (code, outcome) = server.post("", &cycle).await;
+    assert_eq!(code, 400);
+    assert_outcome(&outcome, "cycle");
+    let unknown = bundle(
+        "transaction",
+        vec![
+            json!({"request": {"method": "POST", "url": "Patient", "ifNoneExist": "link=urn:oid:1.2.3"},
+        "resource": {"resourceType": "Patient"}}),
+        ],
+    );
+    let (code, outcome) = server.post("", &unknown).await;
+    assert_eq!(code, 400);
+    assert_outcome(&outcome, "urn:oid:1.2.3");
+}
+
+#[tokio::test]
+async fn batch_entries_may_not_refer_to_each_other() {
+    let server = TestServer::start().await;
+    let batch = bundle(
+        "batch",
+        vec![
+            entry(
+                Some("urn:uuid:00000000-0000-4000-8000-0000000000c1"),
+                "POST",
+                "Patient",
+                Some(json!({"resourceType": "Patient"})),
+            ),
+            entry(
+                None,
+                "POST",
+                "Observation",
+                Some(
+                    json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": "urn:uuid:00000000-0000-4000-8000-0000000000c1"}}),
+                ),
+            ),
+        ],
+    );
+    let (code, response) = server.post("", &batch).await;
+    assert_eq!(code, 200);
+    assert_eq!(status(&response, 0), "201 Created");
+    assert_eq!(status(&response, 1), "400 Bad Request");
+    assert!(
+        response["entry"][1]["response"]["outcome"]
+            .to_string()
+            .contains("transaction")
+    );
+}
+
+#[tokio::test]
 async fn batch_entries_succeed_or_fail_on_their_own() {
     let server = TestServer::start().await;
     let batch = bundle(

@@ -439,49 +439,133 @@ async fn transaction(
 }
 
 /// Gives every entry that creates or updates a resource its final `Type/id`, keyed by its
-/// `fullUrl`, resolving conditional creates and updates.
+/// `fullUrl`, resolving conditional creates and updates. Conditions may name other entries
+/// by `fullUrl` (`ifNoneExist: "subject=urn:uuid:..."`): entries are resolved after the
+/// entries they name, and conditions naming each other in a cycle are rejected.
 async fn assign_identities(
     state: &AppState,
     entries: &[EntryRequest],
 ) -> Result<HashMap<String, (ResourceType, ResourceId, Option<StoredResource>)>> {
-    let mut aliases = HashMap::new();
-    for entry in entries
+    let full_urls: HashSet<&str> = entries
+        .iter()
+        .filter_map(|e| e.full_url.as_deref())
+        .collect();
+    let mut pending: Vec<&EntryRequest> = entries
         .iter()
         .filter(|e| matches!(e.method, Method::POST | Method::PUT))
-    {
-        let (ty, id, existing) = match entry.method {
-            Method::POST => {
-                let ty = entry_type(entry)?;
-                match &entry.if_none_exist {
-                    Some(criteria) => match resolve(state, ty, &parse_criteria(criteria))
-                        .await
-                        .map_err(|e| at_entry(e, entry.index))?
-                    {
-                        Matches::One(existing) => (ty, existing.id.clone(), Some(*existing)),
-                        Matches::None => (ty, ResourceId::from_uuid(uuid::Uuid::new_v4()), None),
-                        Matches::Several => {
-                            return Err(Error::precondition_failed(format!(
-                                "entry {}: ifNoneExist matches more than one resource",
-                                entry.index
-                            ))
-                            .at(format!("Bundle.entry[{}]", entry.index)));
-                        }
-                    },
-                    None => (ty, ResourceId::from_uuid(uuid::Uuid::new_v4()), None),
-                }
+        .collect();
+    let mut aliases = HashMap::new();
+    while !pending.is_empty() {
+        let mut waiting = Vec::new();
+        let before = aliases.len();
+        for entry in std::mem::take(&mut pending) {
+            let placeholders = condition(entry).map(placeholders_in).unwrap_or_default();
+            if let Some(unknown) = placeholders
+                .iter()
+                .find(|p| !full_urls.contains(p.as_str()))
+            {
+                return Err(entry_error(
+                    entry.index,
+                    format!(
+                        "entry {}: the condition names '{unknown}', which no entry has as fullUrl",
+                        entry.index
+                    ),
+                ));
             }
-            _ => {
-                let (ty, id) = put_target(state, entry).await?;
-                (ty, id, None)
+            if !placeholders.iter().all(|p| aliases.contains_key(p)) {
+                waiting.push(entry);
+                continue;
             }
-        };
-        if let Some(full_url) = &entry.full_url {
-            aliases.insert(full_url.clone(), (ty, id, existing));
-        } else {
-            aliases.insert(format!("#entry{}", entry.index), (ty, id, existing));
+            let entry = with_placeholders_resolved(entry, &aliases);
+            let (ty, id, existing) = identity(state, &entry).await?;
+            let key = entry
+                .full_url
+                .clone()
+                .unwrap_or_else(|| format!("#entry{}", entry.index));
+            aliases.insert(key, (ty, id, existing));
         }
+        if !waiting.is_empty() && aliases.len() == before {
+            let indexes: Vec<String> = waiting.iter().map(|e| e.index.to_string()).collect();
+            return Err(entry_error(
+                waiting[0].index,
+                format!(
+                    "the conditions of entries {} refer to each other in a cycle",
+                    indexes.join(", ")
+                ),
+            ));
+        }
+        pending = waiting;
     }
     Ok(aliases)
+}
+
+/// The search condition that decides an entry's identity: `ifNoneExist` of a POST, the
+/// query of a conditional PUT.
+fn condition(entry: &EntryRequest) -> Option<&str> {
+    match entry.method {
+        Method::POST => entry.if_none_exist.as_deref(),
+        _ => entry.url.split_once('?').map(|(_, q)| q),
+    }
+}
+
+/// The `urn:uuid:`/`urn:oid:` placeholders in a condition.
+fn placeholders_in(condition: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for prefix in ["urn:uuid:", "urn:oid:"] {
+        let mut rest = condition;
+        while let Some(at) = rest.find(prefix) {
+            let tail = &rest[at..];
+            let end = tail.find(['&', ',', '|', ' ']).unwrap_or(tail.len());
+            found.push(tail[..end].to_owned());
+            rest = &tail[end..];
+        }
+    }
+    found
+}
+
+fn with_placeholders_resolved(
+    entry: &EntryRequest,
+    aliases: &HashMap<String, (ResourceType, ResourceId, Option<StoredResource>)>,
+) -> EntryRequest {
+    let resolve = |text: &str| {
+        placeholders_in(text)
+            .iter()
+            .fold(text.to_owned(), |acc, p| match aliases.get(p) {
+                Some((ty, id, _)) => acc.replace(p.as_str(), &format!("{ty}/{id}")),
+                None => acc,
+            })
+    };
+    let mut resolved = entry.clone();
+    resolved.if_none_exist = entry.if_none_exist.as_deref().map(resolve);
+    resolved.url = resolve(&entry.url);
+    resolved
+}
+
+/// The identity of one POST or PUT entry whose condition names no other entry.
+async fn identity(
+    state: &AppState,
+    entry: &EntryRequest,
+) -> Result<(ResourceType, ResourceId, Option<StoredResource>)> {
+    if entry.method != Method::POST {
+        let (ty, id) = put_target(state, entry).await?;
+        return Ok((ty, id, None));
+    }
+    let ty = entry_type(entry)?;
+    let Some(criteria) = &entry.if_none_exist else {
+        return Ok((ty, ResourceId::from_uuid(uuid::Uuid::new_v4()), None));
+    };
+    match resolve(state, ty, &parse_criteria(criteria))
+        .await
+        .map_err(|e| at_entry(e, entry.index))?
+    {
+        Matches::One(existing) => Ok((ty, existing.id.clone(), Some(*existing))),
+        Matches::None => Ok((ty, ResourceId::from_uuid(uuid::Uuid::new_v4()), None)),
+        Matches::Several => Err(Error::precondition_failed(format!(
+            "entry {}: ifNoneExist matches more than one resource",
+            entry.index
+        ))
+        .at(format!("Bundle.entry[{}]", entry.index))),
+    }
 }
 
 fn at_entry(e: Error, index: usize) -> Error {
