@@ -414,22 +414,22 @@ async fn bad_bundles_are_rejected_with_the_entry_named() {
 #[tokio::test]
 async fn large_transactions_commit_atomically_and_limits_apply() {
     let data = tempfile::tempdir().unwrap();
-    let server = TestServer::start_on(data.path(), &["--max-bundle-entries", "5000"]).await;
-    let entries: Vec<Value> = (0..3000)
+    let server = TestServer::start_on(data.path(), &["--max-bundle-entries", "12000"]).await;
+    let entries: Vec<Value> = (0..10_000)
         .map(|i| entry(Some(&format!("urn:uuid:00000000-0000-4000-8000-{i:012}")), "POST", "Observation",
             Some(json!({"resourceType": "Observation", "status": "final", "code": {"text": format!("n{i}")}}))))
         .collect();
     let (code, response) = server.post("", &bundle("transaction", entries)).await;
     assert_eq!(code, 200);
-    assert_eq!(response["entry"].as_array().unwrap().len(), 3000);
+    assert_eq!(response["entry"].as_array().unwrap().len(), 10_000);
     let (_, history) = server.get("Observation/_history?_count=1").await;
-    assert_eq!(history["total"], 3000);
-    let too_many: Vec<Value> = (0..5001)
+    assert_eq!(history["total"], 10_000);
+    let too_many: Vec<Value> = (0..12_001)
         .map(|_| entry(None, "GET", "metadata", None))
         .collect();
     let (code, outcome) = server.post("", &bundle("batch", too_many)).await;
     assert_eq!(code, 413);
-    assert_outcome(&outcome, "at most 5000");
+    assert_outcome(&outcome, "at most 12000");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
