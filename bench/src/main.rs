@@ -6,10 +6,12 @@
 //! cargo run --release -p hearth-bench -- http
 //! cargo run --release -p hearth-bench -- startup
 //! cargo run --release -p hearth-bench -- transaction
+//! cargo run --release -p hearth-bench -- search
 //! ```
 
 mod http_load;
 mod import;
+mod search;
 mod startup;
 mod transaction;
 
@@ -36,6 +38,8 @@ enum Scenario {
     Startup(startup::Args),
     /// Transaction Bundles of 100/1,000/10,000 entries vs one-by-one creates.
     Transaction(transaction::Args),
+    /// Searches on generated data (import rate, p50/p95 per query) vs `GET /metadata`.
+    Search(search::Args),
 }
 
 #[tokio::main]
@@ -45,6 +49,7 @@ async fn main() {
         Scenario::Http(args) => http_load::run(args).await,
         Scenario::Startup(args) => startup::run(args).await,
         Scenario::Transaction(args) => transaction::run(args).await,
+        Scenario::Search(args) => search::run(args).await,
     };
     if let Err(e) = result {
         eprintln!("hearth-bench: {e}");

@@ -10,11 +10,20 @@
 //! history and scans by type and `_since`. The current version of a resource is its highest
 //! version; a deletion is a version without body.
 //!
+//! Search index tables (`current` and one `ix_` table per kind of value, see the
+//! `indexing` module) hold the index values of the current versions only. The store
+//! rewrites a resource's rows in the transaction that writes its new version, so searches
+//! see exactly the committed current versions. A store written before the index tables
+//! existed is indexed once when opened.
+//!
 //! # Concurrency
 //! One writer connection behind a mutex serialises writes (SQLite allows one writer anyway);
 //! reads use a small pool of connections and see committed data at once (WAL snapshots).
+//! Index values are extracted before the writer lock is taken (for large batches, on
+//! another thread while the writer applies earlier writes of the batch).
 
 mod clock;
+mod indexing;
 mod schema;
 mod search;
 mod store;

@@ -17,10 +17,15 @@ CREATE UNIQUE INDEX IF NOT EXISTS versions_by_resource ON versions (type, id, ve
 CREATE INDEX IF NOT EXISTS versions_by_type ON versions (type, ts);
 ";
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 64;
+
 /// Opens (creating if needed) the database with the pragmas every connection needs.
 pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    // A write touches about 20 statements (versions, current, each index table).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
@@ -30,5 +35,6 @@ pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
 
 /// Creates the tables and indexes when missing.
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)
+    conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(crate::indexing::SCHEMA)
 }

@@ -14,10 +14,13 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use crate::clock::MonotonicClock;
-use crate::schema;
+use crate::{indexing, schema};
 
 /// The file name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "hearth.sqlite";
+
+/// The writer connection's page cache, in KiB (negative: SQLite's unit for KiB).
+const WRITER_CACHE_KIB: i64 = -131_072;
 
 /// Versioned resources in one SQLite file.
 #[derive(Debug, Clone)]
@@ -47,8 +50,15 @@ impl SqliteStore {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| Error::internal(format!("cannot create {}", data_dir.display()), e))?;
         let path = data_dir.join(DATABASE_FILE);
-        let conn = schema::open(&path).map_err(db_error)?;
+        let mut conn = schema::open(&path).map_err(db_error)?;
         schema::migrate(&conn).map_err(db_error)?;
+        // The writer updates the index b-trees of every write: a larger page cache keeps
+        // their hot pages in memory during imports.
+        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
+            .map_err(db_error)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 10_000)
+            .map_err(db_error)?;
+        indexing::backfill(&mut conn)?;
         let last: i64 = conn
             .query_row("SELECT COALESCE(MAX(ts), 0) FROM versions", [], |r| {
                 r.get(0)
@@ -68,7 +78,7 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a pooled read connection in a blocking thread.
-    async fn with_reader<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn with_reader<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -87,34 +97,81 @@ impl SqliteStore {
         .await
     }
 
-    /// Runs `f` inside one write transaction in a blocking thread; commits when `f`
-    /// returns `Ok`, rolls back otherwise. Skipped clock ticks of a rolled-back
-    /// transaction are harmless: timestamps only need to be unique and increasing.
-    async fn with_writer<T, F>(&self, f: F) -> Result<T>
+    /// Runs `f` inside one write transaction in a blocking thread, handing it `writes`
+    /// with the index values of their resources; commits when `f` returns `Ok`, rolls back
+    /// otherwise. For large batches the values are extracted on another thread while `f`
+    /// applies the earlier writes, so extraction and SQLite work overlap. Skipped clock
+    /// ticks of a rolled-back transaction are harmless: timestamps only need to be unique
+    /// and increasing.
+    async fn with_writer<T, F>(&self, writes: Vec<Write>, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>, &mut MonotonicClock) -> Result<T> + Send + 'static,
+        F: FnOnce(&Transaction<'_>, &mut MonotonicClock, &mut PreparedWrites<'_>) -> Result<T>
+            + Send
+            + 'static,
     {
         let inner = self.inner.clone();
         run_blocking(move || {
-            let mut guard = inner.writer.lock().map_err(poisoned)?;
-            let Writer { conn, clock } = &mut *guard;
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .map_err(db_error)?;
-            // Another process (an import beside a server) may have written since: keep
-            // timestamps unique across processes by starting after the newest stored one.
-            let newest: i64 = tx
-                .prepare_cached("SELECT COALESCE(MAX(ts), 0) FROM versions")
-                .and_then(|mut s| s.query_row([], |r| r.get(0)))
-                .map_err(db_error)?;
-            clock.observe(newest);
-            let value = f(&tx, clock)?;
-            tx.commit().map_err(db_error)?;
-            Ok(value)
+            let locked = |writes: &mut PreparedWrites<'_>| {
+                let mut guard = inner.writer.lock().map_err(poisoned)?;
+                let Writer { conn, clock } = &mut *guard;
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(db_error)?;
+                // Another process (an import beside a server) may have written since: keep
+                // timestamps unique across processes by starting after the newest stored one.
+                let newest: i64 = tx
+                    .prepare_cached("SELECT COALESCE(MAX(ts), 0) FROM versions")
+                    .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                    .map_err(db_error)?;
+                clock.observe(newest);
+                let value = f(&tx, clock, writes)?;
+                tx.commit().map_err(db_error)?;
+                Ok(value)
+            };
+            if writes.len() < PIPELINE_MIN {
+                // Extract before taking the lock: concurrent writers overlap here.
+                let prepared: Vec<_> = writes.into_iter().map(prepare_write).collect();
+                return locked(&mut prepared.into_iter());
+            }
+            std::thread::scope(|scope| {
+                let (sender, receiver) = std::sync::mpsc::sync_channel(PIPELINE_DEPTH);
+                scope.spawn(move || {
+                    for write in writes {
+                        if sender.send(prepare_write(write)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                // The receiver is dropped before the scope joins the extracting thread, so
+                // an early return cannot leave that thread blocked on a full channel.
+                locked(&mut receiver.into_iter())
+            })
         })
         .await
     }
+}
+
+/// A write with the index values of its resource, when it stores one.
+pub(crate) type PreparedWrite = (Write, Option<indexing::Extracted>);
+
+/// Writes as [`SqliteStore::with_writer`] hands them over.
+type PreparedWrites<'a> = dyn Iterator<Item = Result<PreparedWrite>> + 'a;
+
+/// Batches at least this large are extracted on another thread, ahead of the writes.
+const PIPELINE_MIN: usize = 32;
+
+/// How many extracted writes may wait for the writer.
+const PIPELINE_DEPTH: usize = 256;
+
+fn prepare_write(write: Write) -> Result<PreparedWrite> {
+    let extracted = match &write.action {
+        WriteAction::Upsert(resource) => {
+            Some(indexing::extract_prepared(write.resource_type, resource)?)
+        }
+        WriteAction::Delete => None,
+    };
+    Ok((write, extracted))
 }
 
 async fn run_blocking<T, F>(f: F) -> Result<T>
@@ -127,7 +184,7 @@ where
         .map_err(|e| Error::internal("storage task failed", e))?
 }
 
-fn db_error(e: rusqlite::Error) -> Error {
+pub(crate) fn db_error(e: rusqlite::Error) -> Error {
     Error::internal("sqlite error", e)
 }
 
@@ -138,7 +195,7 @@ fn poisoned<T>(_: std::sync::PoisonError<T>) -> Error {
     )
 }
 
-const COLUMNS: &str = "ts, type, id, version, change, body";
+pub(crate) const COLUMNS: &str = "ts, type, id, version, change, body";
 
 fn change_code(change: ChangeKind) -> i64 {
     match change {
@@ -148,7 +205,7 @@ fn change_code(change: ChangeKind) -> i64 {
     }
 }
 
-fn row_to_stored(row: &Row<'_>) -> rusqlite::Result<StoredResource> {
+pub(crate) fn row_to_stored(row: &Row<'_>) -> rusqlite::Result<StoredResource> {
     let ts: i64 = row.get(0)?;
     let type_name: String = row.get(1)?;
     let id: String = row.get(2)?;
@@ -191,7 +248,11 @@ fn latest(conn: &Connection, ty: ResourceType, id: &ResourceId) -> Result<Option
 }
 
 /// Applies one write inside an open transaction. Nothing is written when it fails.
-fn apply(tx: &Transaction<'_>, clock: &mut MonotonicClock, write: Write) -> Result<WriteResult> {
+fn apply(
+    tx: &Transaction<'_>,
+    clock: &mut MonotonicClock,
+    (write, extracted): PreparedWrite,
+) -> Result<WriteResult> {
     let Write {
         resource_type,
         id,
@@ -247,6 +308,14 @@ fn apply(tx: &Transaction<'_>, clock: &mut MonotonicClock, write: Write) -> Resu
             };
             let ts = clock.tick();
             let body = resource.finish(next_version, Instant(ts));
+            let extracted = match extracted {
+                Some(e) => indexing::with_last_updated(e, ts),
+                None => indexing::extract_body(resource_type, &body)?,
+            };
+            if let Some(live) = live {
+                indexing::remove(tx, resource_type, live.last_updated.0)?;
+            }
+            indexing::insert(tx, resource_type, ts, &extracted)?;
             let stored = insert(tx, resource_type, id, next_version, ts, change, Some(body))?;
             Ok(WriteResult {
                 outcome,
@@ -259,6 +328,9 @@ fn apply(tx: &Transaction<'_>, clock: &mut MonotonicClock, write: Write) -> Resu
                     outcome: WriteOutcome::NothingToDelete,
                     stored: current,
                 });
+            }
+            if let Some(live) = live {
+                indexing::remove(tx, resource_type, live.last_updated.0)?;
             }
             let ts = clock.tick();
             let stored = insert(
@@ -392,15 +464,21 @@ impl ResourceStore for SqliteStore {
     }
 
     async fn write(&self, write: Write) -> Result<WriteResult> {
-        self.with_writer(move |tx, clock| apply(tx, clock, write))
-            .await
+        self.with_writer(vec![write], move |tx, clock, writes| match writes.next() {
+            Some(write) => apply(tx, clock, write?),
+            None => Err(Error::internal(
+                "no write to apply",
+                std::io::Error::other("empty"),
+            )),
+        })
+        .await
     }
 
     async fn write_batch(&self, writes: Vec<Write>) -> Result<Vec<Result<WriteResult>>> {
-        self.with_writer(move |tx, clock| {
-            let mut results = Vec::with_capacity(writes.len());
+        self.with_writer(writes, move |tx, clock, writes| {
+            let mut results = Vec::new();
             for write in writes {
-                match apply(tx, clock, write) {
+                match apply(tx, clock, write?) {
                     Err(e) if e.kind() == IssueKind::Internal => return Err(e),
                     result => results.push(result),
                 }
@@ -411,8 +489,10 @@ impl ResourceStore for SqliteStore {
     }
 
     async fn transaction(&self, writes: Vec<Write>) -> Result<Vec<WriteResult>> {
-        self.with_writer(move |tx, clock| writes.into_iter().map(|w| apply(tx, clock, w)).collect())
-            .await
+        self.with_writer(writes, move |tx, clock, writes| {
+            writes.map(|w| apply(tx, clock, w?)).collect()
+        })
+        .await
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<Page> {

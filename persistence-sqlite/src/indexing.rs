@@ -1,0 +1,442 @@
+//! Search index tables: the index values of every current resource version, written in
+//! the same transaction as the version itself.
+//!
+//! Rows are keyed by the `ts` of the version they were extracted from (the `versions`
+//! primary key), so a search joins them straight to the stored body and orders by `ts`.
+//! Only current versions are indexed: writing a new version deletes the rows of the one it
+//! replaces, a deletion deletes them without new ones.
+//!
+//! - `current (type, ts)`: the current, not deleted versions;
+//! - `ix_string (pid, norm, exact, ts)`: `norm` is [`normalize_string`] of `exact`;
+//! - `ix_token (pid, system, code, text_norm, of_type, ts)`: `text_norm` is the
+//!   normalized display text, `of_type` the Identifier type codings as
+//!   `\x1e system \x1f code \x1e …` (only codings with both parts);
+//! - `ix_reference (pid, reference, target_type, target_id, ident_system,
+//!   ident_value, ts)`;
+//! - `ix_date (pid, start, end, ts)`: inclusive milliseconds;
+//! - `ix_quantity (pid, lo, hi, system, code, unit, ts)`: numbers and quantities,
+//!   `lo`/`hi` the compared range (the value twice for a number or a quantity with a value,
+//!   a Range's bounds otherwise);
+//! - `ix_uri (pid, uri, ts)`.
+//!
+//! Rows name their parameter by `pid` ([`param_id`] of the resource type and the parameter
+//! code). Every `ix_` table is clustered on `(ts, pid, seq)` (`seq` numbers the rows of one
+//! version): writes append, removal, `:missing` and `:not` read one short key range. One
+//! index leading on `(pid, <value>)` serves lookups; it ends with the primary key, so equal
+//! values come in `ts` order. A reference that is exactly `Type/id` is stored without its
+//! text (a search for that text finds it by type and id), which keeps the index on the
+//! text of other references small.
+
+use hearth_interface::index::{IndexValue, extract_all, normalize_string, parse_date_range};
+use hearth_interface::instant::Instant;
+use hearth_interface::prepared::PreparedResource;
+use hearth_interface::search_params::{SearchParamDef, SearchParamRegistry};
+use hearth_interface::{Error, ResourceType, Result};
+use rusqlite::{Connection, params};
+use serde_json::Value;
+
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS current (
+    type TEXT    NOT NULL,
+    ts   INTEGER NOT NULL,
+    PRIMARY KEY (type, ts)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ix_string (
+    ts INTEGER NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,
+    norm TEXT NOT NULL, exact TEXT NOT NULL,
+    PRIMARY KEY (ts, pid, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_string_value ON ix_string (pid, norm);
+CREATE TABLE IF NOT EXISTS ix_token (
+    ts INTEGER NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,
+    system TEXT, code TEXT, text_norm TEXT, of_type TEXT,
+    PRIMARY KEY (ts, pid, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_token_value ON ix_token (pid, code, system);
+CREATE TABLE IF NOT EXISTS ix_reference (
+    ts INTEGER NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,
+    reference TEXT, target_type TEXT, target_id TEXT, ident_system TEXT, ident_value TEXT,
+    PRIMARY KEY (ts, pid, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_reference_target ON ix_reference (pid, target_id);
+CREATE INDEX IF NOT EXISTS ix_reference_text ON ix_reference (pid, reference)
+    WHERE reference IS NOT NULL;
+CREATE TABLE IF NOT EXISTS ix_date (
+    ts INTEGER NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL,
+    PRIMARY KEY (ts, pid, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_date_value ON ix_date (pid, start);
+CREATE INDEX IF NOT EXISTS ix_date_end ON ix_date (pid, end);
+CREATE TABLE IF NOT EXISTS ix_quantity (
+    ts INTEGER NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,
+    lo REAL, hi REAL, system TEXT, code TEXT, unit TEXT,
+    PRIMARY KEY (ts, pid, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_quantity_value ON ix_quantity (pid, lo);
+CREATE TABLE IF NOT EXISTS ix_uri (
+    ts INTEGER NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,
+    uri TEXT NOT NULL,
+    PRIMARY KEY (ts, pid, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_uri_value ON ix_uri (pid, uri);
+";
+
+/// The index tables, for removal.
+const TABLES: [&str; 6] = [
+    "ix_string",
+    "ix_token",
+    "ix_reference",
+    "ix_date",
+    "ix_quantity",
+    "ix_uri",
+];
+
+/// The index values of every parameter of one resource.
+pub(crate) type Extracted = Vec<(&'static SearchParamDef, Vec<IndexValue>)>;
+
+/// Extracts the index values of a stored body.
+pub(crate) fn extract_body(resource_type: ResourceType, body: &str) -> Result<Extracted> {
+    let value: Value = serde_json::from_str(body).map_err(|e| {
+        Error::internal(format!("stored {resource_type} body is not valid JSON"), e)
+    })?;
+    Ok(extract_all(resource_type.as_str(), &value))
+}
+
+/// Extracts the index values of a resource about to be stored, before its version and
+/// time are known: [`with_last_updated`] completes them.
+pub(crate) fn extract_prepared(
+    resource_type: ResourceType,
+    resource: &PreparedResource,
+) -> Result<Extracted> {
+    extract_body(resource_type, &resource.finish(1, Instant(0)))
+}
+
+/// Replaces the `_lastUpdated` values of `extracted` (from [`extract_prepared`]) by those of
+/// a version written at `ts`. No other R4 parameter reads `meta.versionId` or
+/// `meta.lastUpdated`.
+pub(crate) fn with_last_updated(mut extracted: Extracted, ts: i64) -> Extracted {
+    let range = parse_date_range(&Instant(ts).to_fhir());
+    extracted.retain(|(def, _)| def.code != LAST_UPDATED);
+    if let (Some((start, end)), Some(def)) = (range, last_updated_def()) {
+        extracted.push((def, vec![IndexValue::Date { start, end }]));
+    }
+    extracted
+}
+
+const LAST_UPDATED: &str = "_lastUpdated";
+
+fn last_updated_def() -> Option<&'static SearchParamDef> {
+    SearchParamRegistry::r4().get("Resource", LAST_UPDATED)
+}
+
+/// Removes the index rows of the current version written at `ts`.
+pub(crate) fn remove(conn: &Connection, resource_type: ResourceType, ts: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM current WHERE type = ?1 AND ts = ?2")
+        .and_then(|mut s| s.execute(params![resource_type.as_str(), ts]))
+        .map_err(db_error)?;
+    for table in TABLES {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE ts = ?1"))
+            .and_then(|mut s| s.execute(params![ts]))
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// Records the version written at `ts` as current, with its index values.
+pub(crate) fn insert(
+    conn: &Connection,
+    resource_type: ResourceType,
+    ts: i64,
+    extracted: &Extracted,
+) -> Result<()> {
+    let ty = resource_type.as_str();
+    conn.prepare_cached("INSERT INTO current (type, ts) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![ty, ts]))
+        .map_err(db_error)?;
+    let mut seq = 0_i64;
+    for (def, values) in extracted {
+        let pid = param_id(ty, &def.code);
+        for value in values {
+            insert_value(conn, Key { ts, pid, seq }, value).map_err(db_error)?;
+            seq += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The id of parameter `code` of `resource_type` in the index tables: a 32-bit FNV-1a hash
+/// of both, shorter to store and compare than the names. The R4 registry is fixed, and a
+/// test checks that no two of its parameters share an id.
+pub(crate) fn param_id(resource_type: &str, code: &str) -> i64 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in resource_type.bytes().chain([0]).chain(code.bytes()) {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    i64::from(hash)
+}
+
+/// The primary key of one index row.
+#[derive(Clone, Copy)]
+struct Key {
+    ts: i64,
+    pid: i64,
+    seq: i64,
+}
+
+fn insert_value(
+    conn: &Connection,
+    Key { ts, pid, seq }: Key,
+    value: &IndexValue,
+) -> rusqlite::Result<()> {
+    match value {
+        IndexValue::String { normalized, exact } => conn
+            .prepare_cached(
+                "INSERT INTO ix_string (ts, pid, seq, norm, exact) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![ts, pid, seq, normalized, exact]),
+        IndexValue::Token {
+            system,
+            code,
+            text,
+            of_type,
+        } => {
+            let text_norm = text.as_deref().map(normalize_string);
+            let types = of_type_column(of_type);
+            conn.prepare_cached(
+                "INSERT INTO ix_token (ts, pid, seq, system, code, text_norm, of_type)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![ts, pid, seq, system, code, text_norm, types])
+        }
+        IndexValue::Reference {
+            reference,
+            resource_type,
+            id,
+            identifier,
+        } => {
+            let (ident_system, ident_value) = identifier.clone().unwrap_or((None, None));
+            let reference = reference
+                .as_deref()
+                .filter(|r| !is_plain_reference(r, resource_type.as_deref(), id.as_deref()));
+            conn.prepare_cached(
+                "INSERT INTO ix_reference (ts, pid, seq, reference, target_type, target_id,
+                 ident_system, ident_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                ts,
+                pid,
+                seq,
+                reference,
+                resource_type,
+                id,
+                ident_system,
+                ident_value
+            ])
+        }
+        IndexValue::Date { start, end } => conn
+            .prepare_cached(
+                "INSERT INTO ix_date (ts, pid, seq, start, end) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![ts, pid, seq, start, end]),
+        IndexValue::Number { value, .. } => conn
+            .prepare_cached(
+                "INSERT INTO ix_quantity (ts, pid, seq, lo, hi) VALUES (?1, ?2, ?3, ?4, ?4)",
+            )?
+            .execute(params![ts, pid, seq, value]),
+        IndexValue::Quantity {
+            value,
+            low,
+            high,
+            system,
+            code,
+            unit,
+        } => {
+            let (lo, hi) = value.map_or((*low, *high), |v| (v, v));
+            conn.prepare_cached(
+                "INSERT INTO ix_quantity (ts, pid, seq, lo, hi, system, code, unit)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![ts, pid, seq, lo, hi, system, code, unit])
+        }
+        IndexValue::Uri(uri) => conn
+            .prepare_cached("INSERT INTO ix_uri (ts, pid, seq, uri) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![ts, pid, seq, uri]),
+        // Not searchable by this engine (`near`, composite parameters).
+        IndexValue::Position { .. } | IndexValue::Composite(_) => Ok(0),
+    }
+    .map(|_| ())
+}
+
+/// Whether `reference` is exactly `Type/id` for its extracted type and id, and parses
+/// back to them as a search value would: such references are stored without their text
+/// (`reference` NULL), since a search for that text matches them by type and id.
+fn is_plain_reference(reference: &str, resource_type: Option<&str>, id: Option<&str>) -> bool {
+    let (Some(ty), Some(id)) = (resource_type, id) else {
+        return false;
+    };
+    reference.len() == ty.len() + 1 + id.len()
+        && reference.starts_with(ty)
+        && reference[ty.len()..].starts_with('/')
+        && reference.ends_with(id)
+        && ResourceType::parse(ty).is_some()
+        && !id.is_empty()
+        && !id.contains('/')
+}
+
+/// The `of_type` column: `\x1e` + `system \x1f code \x1e` per coding with both parts.
+fn of_type_column(of_type: &[(Option<String>, Option<String>)]) -> Option<String> {
+    let mut out = String::new();
+    for (system, code) in of_type {
+        if let (Some(system), Some(code)) = (system, code) {
+            if out.is_empty() {
+                out.push('\x1e');
+            }
+            out.push_str(&of_type_entry(system, code)[1..]);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The text `of_type` holds for one coding, delimiters on both sides.
+pub(crate) fn of_type_entry(system: &str, code: &str) -> String {
+    format!("\x1e{system}\x1f{code}\x1e")
+}
+
+/// Indexes every current version when the index is empty but versions exist: a store
+/// written before the index tables existed.
+pub(crate) fn backfill(conn: &mut Connection) -> Result<()> {
+    let indexed: bool = conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM current)", [], |r| r.get(0))
+        .map_err(db_error)?;
+    let any: bool = conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM versions)", [], |r| r.get(0))
+        .map_err(db_error)?;
+    if indexed || !any {
+        return Ok(());
+    }
+    let tx = conn.transaction().map_err(db_error)?;
+    for table in TABLES {
+        tx.execute(&format!("DELETE FROM {table}"), [])
+            .map_err(db_error)?;
+    }
+    let rows: Vec<(String, i64, Vec<u8>)> = tx
+        .prepare(
+            "SELECT type, ts, body FROM versions v WHERE change != 2 AND NOT EXISTS
+             (SELECT 1 FROM versions n WHERE n.type = v.type AND n.id = v.id AND n.version > v.version)",
+        )
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .map_err(db_error)?;
+    for (ty, ts, body) in rows {
+        let Some(resource_type) = ResourceType::parse(&ty) else {
+            continue;
+        };
+        let body = String::from_utf8_lossy(&body);
+        let extracted = extract_body(resource_type, &body)?;
+        insert(&tx, resource_type, ts, &extracted)?;
+    }
+    tx.commit().map_err(db_error)
+}
+
+fn db_error(e: rusqlite::Error) -> Error {
+    Error::internal("sqlite error", e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearth_interface::ResourceId;
+    use serde_json::json;
+
+    fn by_code(mut extracted: Extracted) -> Vec<(String, Vec<IndexValue>)> {
+        extracted.sort_by(|a, b| a.0.code.cmp(&b.0.code));
+        extracted
+            .into_iter()
+            .map(|(def, values)| (def.code.clone(), values))
+            .collect()
+    }
+
+    #[test]
+    fn prepared_extraction_matches_the_stored_body() {
+        let ty = ResourceType::parse("Patient").expect("type");
+        let resource = PreparedResource::new(
+            json!({"resourceType": "Patient", "meta": {"lastUpdated": "2001-01-01T00:00:00Z", "tag": [{"code": "t"}]},
+                "name": [{"family": "Doe"}], "birthDate": "1970"}),
+            &ResourceId::parse("x").expect("id"),
+        );
+        let ts = 1_764_000_000_123_456;
+        let early = with_last_updated(extract_prepared(ty, &resource).expect("extract"), ts);
+        let late = extract_body(ty, &resource.finish(7, Instant(ts))).expect("extract");
+        assert!(late.iter().any(|(def, _)| def.code == LAST_UPDATED));
+        assert_eq!(by_code(early), by_code(late));
+    }
+
+    #[test]
+    fn parameter_ids_are_unique() {
+        let mut seen = std::collections::HashMap::new();
+        for ty in hearth_interface::id::all_resource_types() {
+            for def in SearchParamRegistry::r4().for_type(ty) {
+                let pid = param_id(ty, &def.code);
+                let name = format!("{ty}.{}", def.code);
+                if let Some(other) = seen.insert(pid, name.clone()) {
+                    assert_eq!(other, name, "parameter id collision");
+                }
+            }
+        }
+        assert!(seen.len() > 1000);
+    }
+
+    #[tokio::test]
+    async fn opening_a_store_without_index_rows_backfills_them() {
+        use crate::SqliteSearch;
+        use hearth_interface::search::{Criterion, SearchEngine, SearchQuery, SearchScope};
+        use hearth_interface::store::{Precondition, ResourceStore, Write};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let patient = ResourceType::parse("Patient").expect("type");
+        {
+            let store = crate::SqliteStore::open(dir.path()).expect("open");
+            for (id, family) in [("a", "Doe"), ("b", "Roe")] {
+                let write = Write::upsert(
+                    patient,
+                    ResourceId::parse(id).expect("id"),
+                    json!({"resourceType": "Patient", "name": [{"family": family}]}),
+                    Precondition::None,
+                );
+                store.write(write).await.expect("write");
+            }
+        }
+        let conn = Connection::open(dir.path().join(crate::store::DATABASE_FILE)).expect("db");
+        conn.execute_batch("DELETE FROM current; DELETE FROM ix_string; DELETE FROM ix_token;")
+            .expect("clear");
+        drop(conn);
+        let search = SqliteSearch::new(crate::SqliteStore::open(dir.path()).expect("reopen"));
+        let query = SearchQuery {
+            criteria: vec![Criterion::parse("family", "roe")],
+            count: 10,
+            cursor: None,
+            total: Default::default(),
+        };
+        let page = search
+            .search(&SearchScope::Type(patient), &query)
+            .await
+            .expect("search");
+        assert_eq!(page.total, Some(1));
+        assert_eq!(page.matches[0].id.as_str(), "b");
+    }
+
+    #[test]
+    fn plain_references_are_type_slash_id() {
+        assert!(is_plain_reference("Patient/1", Some("Patient"), Some("1")));
+        assert!(!is_plain_reference(
+            "http://x/Patient/1",
+            Some("Patient"),
+            Some("1")
+        ));
+        assert!(!is_plain_reference("Patient/1", None, Some("1")));
+        assert!(!is_plain_reference("Bogus/1", Some("Bogus"), Some("1")));
+    }
+}
