@@ -5,6 +5,7 @@ use hearth_interface::store::StoredResource;
 use hearth_interface::{Error, ResourceType, Result};
 
 use crate::AppState;
+use crate::negotiate::is_presentation_param;
 
 /// The matches of a conditional interaction's criteria (at most two: callers only need
 /// to know none, one or several).
@@ -39,7 +40,7 @@ pub async fn resolve(
 ) -> Result<Matches> {
     let criteria: Vec<Criterion> = criteria
         .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "_format" | "_pretty" | "_summary" | "_elements"))
+        .filter(|(k, _)| !is_presentation_param(k))
         .map(|(k, v)| Criterion::parse(k, v))
         .collect();
     if criteria.is_empty() {

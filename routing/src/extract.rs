@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::negotiate::{Prefer, Presentation};
+use crate::negotiate::{Prefer, Presentation, is_presentation_param};
 
 /// What every handler needs to know about the request besides its body.
 #[derive(Debug, Clone)]
@@ -31,9 +31,7 @@ pub struct Ctx {
 impl Ctx {
     /// The query parameters that are not presentation settings handled by [`Presentation`].
     pub fn criteria_params(&self) -> impl Iterator<Item = &(String, String)> {
-        self.query.iter().filter(|(k, _)| {
-            !matches!(k.as_str(), "_format" | "_pretty" | "_summary" | "_elements")
-        })
+        self.query.iter().filter(|(k, _)| !is_presentation_param(k))
     }
 }
 

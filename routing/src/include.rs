@@ -193,11 +193,7 @@ fn references(resources: &[StoredResource], spec: &Spec) -> Vec<(ResourceType, R
         if spec.source.is_some_and(|s| s != stored.resource_type) {
             continue;
         }
-        let Some(resource) = stored
-            .body
-            .as_deref()
-            .and_then(|b| serde_json::from_str::<Value>(b).ok())
-        else {
+        let Some(resource) = parsed_body(stored) else {
             continue;
         };
         let params: Vec<&SearchParamDef> = match spec.param {
@@ -208,25 +204,38 @@ fn references(resources: &[StoredResource], spec: &Spec) -> Vec<(ResourceType, R
                 .collect(),
         };
         for def in params {
-            for value in extract(def, &resource) {
-                let IndexValue::Reference {
-                    resource_type: Some(t),
-                    id: Some(id),
-                    ..
-                } = value
-                else {
-                    continue;
-                };
-                let (Some(t), Ok(id)) = (ResourceType::parse(&t), ResourceId::parse(&id)) else {
-                    continue;
-                };
-                if spec.target.is_none_or(|target| target == t) {
-                    out.push((t, id));
-                }
-            }
+            out.extend(
+                reference_targets(def, &resource)
+                    .filter(|(t, _)| spec.target.is_none_or(|target| target == *t)),
+            );
         }
     }
     out
+}
+
+/// The stored resource as JSON; `None` for deletions.
+pub(crate) fn parsed_body(stored: &StoredResource) -> Option<Value> {
+    stored
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok())
+}
+
+/// The literal `Type/id` targets of the reference parameter `def` in `resource`.
+pub(crate) fn reference_targets(
+    def: &SearchParamDef,
+    resource: &Value,
+) -> impl Iterator<Item = (ResourceType, ResourceId)> {
+    extract(def, resource)
+        .into_iter()
+        .filter_map(|value| match value {
+            IndexValue::Reference {
+                resource_type: Some(t),
+                id: Some(id),
+                ..
+            } => Some((ResourceType::parse(&t)?, ResourceId::parse(&id).ok()?)),
+            _ => None,
+        })
 }
 
 /// The resources of `spec`'s source type whose reference parameter points at `resources`.

@@ -12,6 +12,12 @@ pub const PLAIN_JSON: &str = "application/json";
 /// JSON Patch bodies.
 pub const JSON_PATCH: &str = "application/json-patch+json";
 
+/// Whether a query parameter is a presentation setting ([`Presentation`] reads it) rather
+/// than a search criterion.
+pub fn is_presentation_param(name: &str) -> bool {
+    matches!(name, "_format" | "_pretty" | "_summary" | "_elements")
+}
+
 /// What `_summary` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SummaryMode {

@@ -9,13 +9,12 @@
 
 use std::collections::BTreeSet;
 
-use hearth_interface::index::{IndexValue, extract};
 use hearth_interface::search::{Criterion, SearchQuery, SearchScope, TotalMode};
 use hearth_interface::search_params::{SearchParamRegistry, SearchParamType};
 use hearth_interface::{Error, ResourceType, Result};
-use serde_json::Value;
 
 use crate::AppState;
+use crate::include::{parsed_body, reference_targets};
 
 /// The most resources an inner search of a chain or `_has` may match.
 pub const MAX_INNER_MATCHES: usize = 1000;
@@ -262,24 +261,14 @@ async fn resolve_has(
     };
     let mut ids = BTreeSet::new();
     for m in inner_matches(state, source, inner).await? {
-        let Some(resource) = m
-            .body
-            .as_deref()
-            .and_then(|b| serde_json::from_str::<Value>(b).ok())
-        else {
+        let Some(resource) = parsed_body(&m) else {
             continue;
         };
-        for value in extract(def, &resource) {
-            if let IndexValue::Reference {
-                resource_type: Some(t),
-                id: Some(id),
-                ..
-            } = value
-                && t == ty.as_str()
-            {
-                ids.insert(id);
-            }
-        }
+        ids.extend(
+            reference_targets(def, &resource)
+                .filter(|(t, _)| *t == ty)
+                .map(|(_, id)| id.to_string()),
+        );
     }
     check_size(ids.len(), "_has")?;
     Ok((!ids.is_empty()).then(|| Criterion {
