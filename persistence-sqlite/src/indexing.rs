@@ -419,6 +419,7 @@ mod tests {
             count: 10,
             cursor: None,
             total: Default::default(),
+            sort: Vec::new(),
         };
         let page = search
             .search(&SearchScope::Type(patient), &query)

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use hearth_interface::search::{Criterion, SearchQuery, SearchScope, TotalMode};
+use hearth_interface::search::{Criterion, SearchQuery, SearchScope, SortKey, TotalMode};
 use hearth_interface::search_params::{SearchParamRegistry, SearchParamType};
 use hearth_interface::{Error, ResourceType, Result};
 
@@ -52,6 +52,47 @@ pub fn check_known(scope: &SearchScope, key: &str) -> Result<()> {
         ))
         .at(name.to_owned())),
     }
+}
+
+/// Parses `_sort` (`a,-b`) into sort keys, checking that each names a parameter every
+/// type of `scope` can be sorted on (`_id` and `_lastUpdated` always can).
+///
+/// # Errors
+/// `Invalid` at `_sort`, naming the key.
+pub fn parse_sort(scope: &SearchScope, value: &str) -> Result<Vec<SortKey>> {
+    let registry = SearchParamRegistry::r4();
+    let mut keys = Vec::new();
+    for item in value.split(',') {
+        let key = SortKey::parse(item).ok_or_else(|| {
+            Error::invalid(format!(
+                "_sort has an empty parameter name in '{}'",
+                hearth_interface::id::truncate_for_message(value)
+            ))
+            .at("_sort")
+        })?;
+        let name = key.param.as_str();
+        if !matches!(name, "_id" | "_lastUpdated") {
+            for t in scope_types(scope) {
+                let shown = hearth_interface::id::truncate_for_message(name);
+                let def = registry.get(t.as_str(), name).ok_or_else(|| {
+                    Error::invalid(format!("unknown sort parameter '{shown}' for {t}")).at("_sort")
+                })?;
+                if matches!(
+                    def.kind,
+                    SearchParamType::Composite | SearchParamType::Special
+                ) || def.expression.is_none()
+                {
+                    return Err(Error::invalid(format!(
+                        "cannot sort on '{shown}': it is a {} parameter",
+                        def.kind.as_str()
+                    ))
+                    .at("_sort"));
+                }
+            }
+        }
+        keys.push(key);
+    }
+    Ok(keys)
 }
 
 fn scope_types(scope: &SearchScope) -> Vec<ResourceType> {
@@ -288,6 +329,7 @@ async fn inner_matches(
         count: MAX_INNER_MATCHES + 1,
         cursor: None,
         total: TotalMode::None,
+        sort: Vec::new(),
     };
     query.check_limits()?;
     let page = state.search.search(&SearchScope::Type(ty), &query).await?;

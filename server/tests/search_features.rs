@@ -1,0 +1,160 @@
+//! Issue 6: `_sort`, `previous` links, composite parameters, `_text`/`_content` and `_list`
+//! over HTTP.
+
+mod support;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{TestServer, assert_outcome, send};
+
+async fn put(server: &TestServer, resource: Value) {
+    let path = format!(
+        "{}/{}",
+        resource["resourceType"].as_str().unwrap(),
+        resource["id"].as_str().unwrap()
+    );
+    let (status, body) = server.put(&path, &resource).await;
+    assert!(status == 200 || status == 201, "{body}");
+}
+
+async fn patients(server: &TestServer) {
+    for (id, family, given, birth, gender) in [
+        ("p1", "Müller", "Anna", Some("1980-05-12"), Some("female")),
+        ("p2", "Muller", "Bob", Some("1990"), Some("male")),
+        ("p3", "Smith", "Carl", None, None),
+        ("p4", "Smithson", "Dora", Some("2000-06-15"), Some("male")),
+        ("p5", "Jones", "Eve", Some("2010-02-03"), Some("female")),
+    ] {
+        let mut patient = json!({"resourceType": "Patient", "id": id,
+            "name": [{"family": family, "given": [given]}]});
+        if let Some(birth) = birth {
+            patient["birthDate"] = json!(birth);
+        }
+        if let Some(gender) = gender {
+            patient["gender"] = json!(gender);
+        }
+        put(server, patient).await;
+    }
+}
+
+/// The matches' `Type/id`, in bundle order.
+fn matches(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| e["search"]["mode"] == "match")
+                .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn link(bundle: &Value, relation: &str) -> Option<String> {
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == relation)
+        .map(|l| l["url"].as_str().unwrap().to_owned())
+}
+
+async fn search(server: &TestServer, path: &str) -> Value {
+    let (status, bundle) = server.get(path).await;
+    assert_eq!(status, 200, "{path}: {bundle}");
+    assert_eq!(bundle["type"], "searchset");
+    bundle
+}
+
+async fn follow(server: &TestServer, url: &str) -> Value {
+    search(server, url.strip_prefix(&server.base).unwrap()).await
+}
+
+#[tokio::test]
+async fn sorts_on_several_keys_with_missing_values_last() {
+    let server = TestServer::start().await;
+    patients(&server).await;
+    for (query, expected) in [
+        ("_sort=birthdate", ["p1", "p2", "p4", "p5", "p3"]),
+        ("_sort=-birthdate", ["p5", "p4", "p2", "p1", "p3"]),
+        ("_sort=gender,-birthdate", ["p5", "p1", "p4", "p2", "p3"]),
+        ("_sort=-family", ["p4", "p3", "p1", "p2", "p5"]),
+        ("_sort=-_id", ["p5", "p4", "p3", "p2", "p1"]),
+        ("_sort=_lastUpdated", ["p1", "p2", "p3", "p4", "p5"]),
+    ] {
+        let bundle = search(&server, &format!("Patient?{query}")).await;
+        assert_eq!(matches(&bundle), expected, "{query}");
+        let self_link = link(&bundle, "self").unwrap();
+        assert!(self_link.contains("_sort="), "{self_link}");
+    }
+    let (status, outcome) = server.get("Patient?_sort=shoe-size").await;
+    assert_eq!(status, 400);
+    assert_outcome(&outcome, "shoe-size");
+    let (status, outcome) = server.get("Observation?_sort=code-value-quantity").await;
+    assert_eq!(status, 400);
+    assert_outcome(&outcome, "code-value-quantity");
+    let (status, outcome) = server.get("?_sort=birthdate").await;
+    assert_eq!(status, 400, "not every type has a birthdate");
+    assert_outcome(&outcome, "birthdate");
+    let lenient = server
+        .request(Method::GET, "Patient?_sort=shoe-size&family=smith")
+        .header("prefer", "handling=lenient");
+    let (status, bundle) = send(lenient).await;
+    assert_eq!(status, 200, "{bundle}");
+    assert_eq!(matches(&bundle), ["p3", "p4"]);
+}
+
+#[tokio::test]
+async fn sorted_paging_links_survive_writes_in_both_directions() {
+    let server = TestServer::start().await;
+    patients(&server).await;
+    let first = search(&server, "Patient?_sort=-birthdate&_count=2").await;
+    assert_eq!(matches(&first), ["p5", "p4"]);
+    assert_eq!(first["total"], 5);
+    assert!(link(&first, "previous").is_none());
+    assert!(link(&first, "first").is_none());
+    let second_url = link(&first, "next").unwrap();
+    let second = follow(&server, &second_url).await;
+    assert_eq!(matches(&second), ["p2", "p1"]);
+    assert!(link(&second, "first").is_some());
+    // Writes before the page's position (a new match, an update of a match on page one)
+    // do not move it.
+    put(
+        &server,
+        json!({"resourceType": "Patient", "id": "p6", "birthDate": "2005"}),
+    )
+    .await;
+    put(
+        &server,
+        json!({"resourceType": "Patient", "id": "p4", "birthDate": "2001", "gender": "male"}),
+    )
+    .await;
+    let again = follow(&server, &second_url).await;
+    assert_eq!(matches(&again), ["p2", "p1"]);
+    let previous = follow(&server, &link(&again, "previous").unwrap()).await;
+    assert_eq!(matches(&previous), ["p6", "p4"]);
+    let start = follow(&server, &link(&previous, "previous").unwrap()).await;
+    assert_eq!(matches(&start), ["p5", "p6"]);
+    assert!(link(&start, "previous").is_none());
+    let last = follow(&server, &link(&again, "next").unwrap()).await;
+    assert_eq!(matches(&last), ["p3"]);
+    assert!(link(&last, "next").is_none());
+    let (status, outcome) = server.get("Patient?_sort=-birthdate&_cursor=nbogus").await;
+    assert_eq!(status, 400);
+    assert_outcome(&outcome, "cursor");
+}
+
+#[tokio::test]
+async fn previous_links_in_the_default_order() {
+    let server = TestServer::start().await;
+    patients(&server).await;
+    let first = search(&server, "Patient?_count=2").await;
+    let second = follow(&server, &link(&first, "next").unwrap()).await;
+    let third = follow(&server, &link(&second, "next").unwrap()).await;
+    assert_eq!(matches(&third), ["p5"]);
+    let back = follow(&server, &link(&third, "previous").unwrap()).await;
+    assert_eq!(matches(&back), ["p3", "p4"]);
+    let start = follow(&server, &link(&back, "previous").unwrap()).await;
+    assert_eq!(matches(&start), ["p1", "p2"]);
+    assert!(link(&start, "previous").is_none());
+}
