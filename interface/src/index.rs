@@ -877,6 +877,47 @@ mod tests {
         );
     }
 
+    /// Composite values stay correlated: each component of a blood pressure pairs its own
+    /// code with its own value, and `combo-` adds the Observation's own code and value.
+    #[test]
+    fn composite_components_follow_each_item() {
+        let bp = example("Observation", "blood-pressure");
+        let pairs = |code: &str| -> Vec<(Vec<String>, Vec<f64>)> {
+            values(&bp, code)
+                .into_iter()
+                .map(|v| {
+                    let IndexValue::Composite(parts) = v else {
+                        panic!("{code}: not composite");
+                    };
+                    let codes = parts[0]
+                        .iter()
+                        .filter_map(|t| match t {
+                            IndexValue::Token { code: Some(c), .. } => Some(c.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    let numbers = parts[1]
+                        .iter()
+                        .filter_map(|q| match q {
+                            IndexValue::Quantity { value, .. } => *value,
+                            _ => None,
+                        })
+                        .collect();
+                    (codes, numbers)
+                })
+                .collect()
+        };
+        let components = pairs("component-code-value-quantity");
+        assert_eq!(components.len(), 2);
+        assert!(components[0].0.contains(&"8480-6".to_owned()));
+        assert_eq!(components[0].1, [107.0]);
+        assert!(components[1].0.contains(&"8462-4".to_owned()));
+        assert_eq!(components[1].1, [60.0]);
+        // The Observation itself has no valueQuantity, so combo- has the two components.
+        assert_eq!(pairs("combo-code-value-quantity"), components);
+        assert!(values(&bp, "code-value-quantity").is_empty());
+    }
+
     #[test]
     fn period_dates() {
         let obs = example("Observation", "abdo-tender");

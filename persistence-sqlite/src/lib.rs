@@ -23,6 +23,7 @@
 //! another thread while the writer applies earlier writes of the batch).
 
 mod clock;
+mod composite_index;
 mod indexing;
 mod schema;
 mod search;

@@ -158,3 +158,73 @@ async fn previous_links_in_the_default_order() {
     assert_eq!(matches(&start), ["p1", "p2"]);
     assert!(link(&start, "previous").is_none());
 }
+
+fn blood_pressure(id: &str, systolic: f64, diastolic: f64) -> Value {
+    let component = |code: &str, value: f64| {
+        json!({"code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "valueQuantity": {"value": value, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}})
+    };
+    json!({"resourceType": "Observation", "id": id, "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+        "component": [component("8480-6", systolic), component("8462-4", diastolic)]})
+}
+
+#[tokio::test]
+async fn composite_parameters_keep_their_parts_together() {
+    let server = TestServer::start().await;
+    put(&server, blood_pressure("bp1", 150.0, 95.0)).await;
+    put(&server, blood_pressure("bp2", 118.0, 150.0)).await;
+    put(
+        &server,
+        json!({"resourceType": "Observation", "id": "w1", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "valueQuantity": {"value": 72.5, "system": "http://unitsofmeasure.org", "code": "kg"}}),
+    )
+    .await;
+    put(&server, json!({"resourceType": "Observation", "id": "s1", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "72166-2"}]},
+        "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "8517006"}]}}))
+    .await;
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+    for (query, expected) in [
+        // Only bp1 has a systolic value over 140 (bp2's 150 is its diastolic value).
+        (
+            "component-code-value-quantity=http://loinc.org|8480-6$gt140",
+            vec!["bp1"],
+        ),
+        (
+            "component-code-value-quantity=8462-4$ge150|http://unitsofmeasure.org|mm[Hg]",
+            vec!["bp2"],
+        ),
+        ("component-code-value-quantity=8462-4$ge150||kg", vec![]),
+        (
+            "combo-code-value-quantity=8480-6$lt120,29463-7$72.5",
+            vec!["bp2", "w1"],
+        ),
+        (
+            "code-value-quantity=http://loinc.org|29463-7$gt70||kg",
+            vec!["w1"],
+        ),
+        ("code-value-quantity=29463-7$lt70", vec![]),
+        (
+            "code-value-concept=72166-2$http://snomed.info/sct|8517006",
+            vec!["s1"],
+        ),
+        ("code-value-concept:missing=false", vec!["s1"]),
+    ] {
+        let bundle = search(&server, &format!("Observation?{query}")).await;
+        assert_eq!(sorted(matches(&bundle)), expected, "{query}");
+    }
+    for bad in [
+        "component-code-value-quantity=8480-6",
+        "component-code-value-quantity=8480-6$xx140",
+        "component-code-value-quantity:exact=8480-6$140",
+    ] {
+        let (status, outcome) = server.get(&format!("Observation?{bad}")).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_outcome(&outcome, "component-code-value-quantity");
+    }
+}

@@ -15,11 +15,9 @@ pub(super) struct Filter {
 
 /// Whether a parameter is one this engine can search.
 pub(super) fn is_searchable(def: &SearchParamDef) -> bool {
-    let kind_ok = !matches!(
-        def.kind,
-        SearchParamType::Composite | SearchParamType::Special
-    );
-    kind_ok && def.expression.is_some() && !UNSUPPORTED_PARAMS.contains(&def.code.as_str())
+    def.kind != SearchParamType::Special
+        && def.expression.is_some()
+        && !UNSUPPORTED_PARAMS.contains(&def.code.as_str())
 }
 
 /// Resolves and parses every criterion; the first bad one fails the search.
@@ -160,6 +158,7 @@ pub(super) fn parse_value(
         (SearchParamType::Date, None) => parse_date(name, value, now_ms()),
         (SearchParamType::Number, None) => parse_number(name, value),
         (SearchParamType::Quantity, None) => parse_quantity(name, value),
+        (SearchParamType::Composite, None) => parse_composite(def, value),
         (kind, modifier) => Err(unsupported_modifier(name, kind, modifier)),
     }
 }
@@ -448,6 +447,8 @@ pub(super) enum ValueQuery {
         number: Decimal,
         unit: UnitQuery,
     },
+    /// A composite value: one query per component, all matched by one item.
+    Composite(Vec<ValueQuery>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -70,6 +70,13 @@ pub(super) fn value_matches(query: &ValueQuery, value: &IndexValue) -> bool {
             unit_matches(wanted, system.as_deref(), code.as_deref(), unit.as_deref())
                 && number_matches(*prefix, number, target)
         }
+        (ValueQuery::Composite(parts), IndexValue::Composite(values)) => {
+            parts.len() == values.len()
+                && parts
+                    .iter()
+                    .zip(values)
+                    .all(|(q, vs)| vs.iter().any(|v| value_matches(q, v)))
+        }
         _ => false,
     }
 }

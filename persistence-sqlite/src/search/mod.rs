@@ -19,14 +19,16 @@
 //!   `:[Type]` and `:identifier`;
 //! - uri: exact, `:below`, `:above`;
 //! - date, number, quantity: the prefixes `eq ne gt lt ge le sa eb ap`; quantities
-//!   also `number|system|code` and `number||code`.
+//!   also `number|system|code` and `number||code`;
+//! - composite: `part$part…`, each part with its component's type semantics, matched
+//!   by one item of the base expression (the `composite` module).
 //!
 //! Scopes: one type, several or all types (system search: each type queried in turn), and
 //! the Patient compartment (the target type's compartment parameters, ORed, must reference
 //! the patient; the Patient itself belongs to its own compartment).
 //!
 //! Chains, `_has` and `_include` are resolved by the router before the engine is asked.
-//! `_text`, composite and special parameters are rejected as not supported yet.
+//! `_text`, `_content` and other special parameters are rejected as not supported yet.
 //! Results come in the order of the resources' last change, oldest first (type by type in
 //! multi-type searches), or in the `_sort` order (the `sort` module).
 
@@ -337,11 +339,13 @@ impl Source for Timed<'_> {
     }
 }
 
+mod composite;
 mod criteria;
 mod paging;
 mod sort;
 mod sql;
 
+use composite::*;
 use criteria::*;
 use paging::{Bound, Key, Source, read_page};
 use sort::Sorted;

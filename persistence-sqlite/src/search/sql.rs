@@ -42,8 +42,9 @@ pub(super) fn table_for(kind: SearchParamType) -> &'static str {
         SearchParamType::Date => "ix_date",
         SearchParamType::Number | SearchParamType::Quantity => "ix_quantity",
         SearchParamType::Uri => "ix_uri",
+        SearchParamType::Composite => crate::composite_index::TABLE,
         // Not searchable: rejected when compiled.
-        SearchParamType::Composite | SearchParamType::Special => "ix_uri",
+        SearchParamType::Special => "ix_uri",
     }
 }
 
@@ -101,6 +102,9 @@ pub(super) fn is_selective(condition: &Condition) -> bool {
         ValueQuery::Reference(r) => !matches!(r, ReferenceQuery::Identifier(_)),
         ValueQuery::String { mode, .. } => *mode == StringMode::Exact,
         ValueQuery::Uri { mode, .. } => *mode == UriMode::Exact,
+        ValueQuery::Composite(parts) => parts
+            .first()
+            .is_some_and(|first| is_selective(&Condition::AnyOf(vec![first.clone()]))),
         _ => false,
     })
 }
@@ -180,6 +184,7 @@ pub(super) fn value_sql(query: &ValueQuery, b: &mut Binder) -> String {
             unit_sql(unit, b),
             number_sql(*prefix, number, b)
         ),
+        ValueQuery::Composite(parts) => composite_sql(parts, b),
     }
 }
 
