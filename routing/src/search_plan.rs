@@ -109,7 +109,7 @@ fn scope_types(scope: &SearchScope) -> Vec<ResourceType> {
     }
 }
 
-/// Replaces every chain and `_has` in `criteria` by plain criteria.
+/// Replaces every chain, `_has` and `_list` in `criteria` by plain criteria.
 ///
 /// # Errors
 /// `Invalid` for malformed chains, non-reference chain parameters, chains in system
@@ -121,6 +121,13 @@ pub async fn resolve(
 ) -> Result<Planned> {
     let mut plain = Vec::with_capacity(criteria.len());
     for criterion in criteria {
+        if criterion.name == crate::list_param::LIST {
+            match crate::list_param::resolve(state, scope, &criterion).await? {
+                Some(members) => plain.push(members),
+                None => return Ok(Planned::NoMatch),
+            }
+            continue;
+        }
         if !is_chained(&criterion) {
             plain.push(criterion);
             continue;

@@ -228,3 +228,41 @@ async fn composite_parameters_keep_their_parts_together() {
         assert_outcome(&outcome, "component-code-value-quantity");
     }
 }
+
+#[tokio::test]
+async fn list_members_by_list_id() {
+    let server = TestServer::start().await;
+    patients(&server).await;
+    put(
+        &server,
+        json!({"resourceType": "List", "id": "ward", "status": "current", "mode": "working",
+        "entry": [{"item": {"reference": "Patient/p1"}}, {"item": {"reference": "Patient/p4"}},
+            {"item": {"reference": "Patient/p5"}, "deleted": true},
+            {"item": {"reference": "Organization/o1"}}]}),
+    )
+    .await;
+    put(
+        &server,
+        json!({"resourceType": "List", "id": "other", "status": "current", "mode": "working",
+        "entry": [{"item": {"reference": "Patient/p2"}}]}),
+    )
+    .await;
+    let mut by_id = search(&server, "Patient?_list=ward").await;
+    assert_eq!(matches(&by_id), ["p1", "p4"]);
+    by_id = search(&server, "Patient?_list=List/ward&gender=male").await;
+    assert_eq!(matches(&by_id), ["p4"]);
+    let either = search(&server, "Patient?_list=ward,other&_sort=_id").await;
+    assert_eq!(matches(&either), ["p1", "p2", "p4"]);
+    let both = search(&server, "Patient?_list=ward&_list=other").await;
+    assert!(matches(&both).is_empty());
+    let missing = search(&server, "Patient?_list=nowhere").await;
+    assert_eq!(missing["total"], 0);
+    let self_link = link(&by_id, "self").unwrap();
+    assert!(self_link.contains("_list="), "{self_link}");
+    let (status, outcome) = server.get("Patient?_list=$current-allergies").await;
+    assert_eq!(status, 400);
+    assert_outcome(&outcome, "_list");
+    let (status, outcome) = server.get("?_list=ward").await;
+    assert_eq!(status, 400);
+    assert_outcome(&outcome, "_list");
+}
