@@ -86,12 +86,23 @@ pub enum IndexValue {
     },
     /// One combination of a composite parameter: the values of each component, in order.
     Composite(Vec<Vec<IndexValue>>),
+    /// The text of a full-text parameter (`_text`: the narrative, `_content`: all string
+    /// content; see [`fulltext`](crate::fulltext)), for word matching.
+    Text(String),
 }
 
 /// Extracts the index values of one search parameter from `resource`.
+///
+/// `_text` and `_content` have no expression: their value is the one
+/// [`IndexValue::Text`] the [`fulltext`](crate::fulltext) rules give, when not empty.
 pub fn extract(def: &SearchParamDef, resource: &Value) -> Vec<IndexValue> {
     let Some(expression) = &def.expression else {
-        return Vec::new();
+        let text = match def.code.as_str() {
+            crate::fulltext::TEXT => crate::fulltext::narrative(resource),
+            crate::fulltext::CONTENT => crate::fulltext::content(resource),
+            _ => None,
+        };
+        return text.map(IndexValue::Text).into_iter().collect();
     };
     let mut out = Vec::new();
     for node in expression.evaluate(resource) {

@@ -123,7 +123,9 @@ impl Row {
                 uri: Some(uri.clone()),
                 ..Row::default()
             },
-            IndexValue::Position { .. } | IndexValue::Composite(_) => return None,
+            IndexValue::Position { .. } | IndexValue::Composite(_) | IndexValue::Text(_) => {
+                return None;
+            }
         };
         Some(row)
     }

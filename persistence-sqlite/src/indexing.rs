@@ -19,7 +19,8 @@
 //!   a Range's bounds otherwise);
 //! - `ix_uri (pid, uri, ts)`;
 //! - `ix_composite`: composite parameters, one row per component value (see the
-//!   `composite_index` module).
+//!   `composite_index` module);
+//! - `ix_fulltext`: the words of `_text` and `_content` (see the `fulltext_index` module).
 //!
 //! Rows name their parameter by `pid` ([`param_id`] of the resource type and the parameter
 //! code). Every `ix_` table is clustered on `(ts, pid, seq)` (`seq` numbers the rows of one
@@ -143,7 +144,7 @@ pub(crate) fn remove(conn: &Connection, resource_type: ResourceType, ts: i64) ->
             .and_then(|mut s| s.execute(params![ts]))
             .map_err(db_error)?;
     }
-    Ok(())
+    crate::fulltext_index::remove(conn, ts).map_err(db_error)
 }
 
 /// Records the version written at `ts` as current, with its index values.
@@ -157,6 +158,7 @@ pub(crate) fn insert(
     conn.prepare_cached("INSERT INTO current (type, ts) VALUES (?1, ?2)")
         .and_then(|mut s| s.execute(params![ty, ts]))
         .map_err(db_error)?;
+    crate::fulltext_index::insert(conn, ts, extracted).map_err(db_error)?;
     let mut seq = 0_i64;
     for (def, values) in extracted {
         let pid = param_id(ty, &def.code);
@@ -269,8 +271,8 @@ fn insert_value(
         IndexValue::Composite(parts) => {
             crate::composite_index::insert(conn, ts, pid, seq, parts).map(|()| 0)
         }
-        // Not searchable by this engine (`near`).
-        IndexValue::Position { .. } => Ok(0),
+        // Full text is written by `fulltext_index`; `near` is not searchable here.
+        IndexValue::Text(_) | IndexValue::Position { .. } => Ok(0),
     }
     .map(|_| ())
 }
@@ -327,6 +329,7 @@ pub(crate) fn backfill(conn: &mut Connection) -> Result<()> {
         tx.execute(&format!("DELETE FROM {table}"), [])
             .map_err(db_error)?;
     }
+    crate::fulltext_index::clear(&tx).map_err(db_error)?;
     let rows: Vec<(String, i64, Vec<u8>)> = tx
         .prepare(
             "SELECT type, ts, body FROM versions v WHERE change != 2 AND NOT EXISTS

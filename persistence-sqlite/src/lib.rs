@@ -24,6 +24,7 @@
 
 mod clock;
 mod composite_index;
+mod fulltext_index;
 mod indexing;
 mod schema;
 mod search;

@@ -77,13 +77,14 @@ pub fn parse_sort(scope: &SearchScope, value: &str) -> Result<Vec<SortKey>> {
                 let def = registry.get(t.as_str(), name).ok_or_else(|| {
                     Error::invalid(format!("unknown sort parameter '{shown}' for {t}")).at("_sort")
                 })?;
-                if matches!(
-                    def.kind,
-                    SearchParamType::Composite | SearchParamType::Special
-                ) || def.expression.is_none()
-                {
+                let sortable = def.expression.is_some()
+                    && !matches!(
+                        def.kind,
+                        SearchParamType::Composite | SearchParamType::Special
+                    );
+                if !sortable {
                     return Err(Error::invalid(format!(
-                        "cannot sort on '{shown}': it is a {} parameter",
+                        "cannot sort on '{shown}': a {} parameter without sortable values",
                         def.kind.as_str()
                     ))
                     .at("_sort"));

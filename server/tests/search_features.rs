@@ -266,3 +266,53 @@ async fn list_members_by_list_id() {
     assert_eq!(status, 400);
     assert_outcome(&outcome, "_list");
 }
+
+#[tokio::test]
+async fn full_text_over_narrative_and_content() {
+    let server = TestServer::start().await;
+    put(&server, json!({"resourceType": "Condition", "id": "c1",
+        "subject": {"reference": "Patient/p1"},
+        "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>Congestive <b>heart</b> failure, seen at the Hôpital</p></div>"},
+        "code": {"text": "CHF"}}))
+    .await;
+    put(&server, json!({"resourceType": "Condition", "id": "c2",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "84114007", "display": "Heart failure"}]},
+        "note": [{"text": "Patient reports shortness of breath"}]}))
+    .await;
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+    for (query, expected) in [
+        ("_text=heart", vec!["c1"]),
+        ("_text=HEART%20FAIL", vec!["c1"]),
+        ("_text=hopital", vec!["c1"]),
+        ("_text=breath", vec![]),
+        ("_content=heart%20failure", vec!["c1", "c2"]),
+        ("_content=breath", vec!["c2"]),
+        ("_content=snomed", vec![]),
+        ("_content=chf,shortness", vec!["c1", "c2"]),
+        ("_content=heart&_content=breath", vec!["c2"]),
+        ("_text=heart&_sort=-_id", vec!["c1"]),
+    ] {
+        let bundle = search(&server, &format!("Condition?{query}")).await;
+        assert_eq!(sorted(matches(&bundle)), expected, "{query}");
+    }
+    let everything = search(&server, "?_content=failure").await;
+    assert_eq!(everything["total"], 2);
+    // Updates and deletes reach the full-text index.
+    put(
+        &server,
+        json!({"resourceType": "Condition", "id": "c1",
+        "subject": {"reference": "Patient/p1"}, "code": {"text": "Asthma"}}),
+    )
+    .await;
+    assert!(matches(&search(&server, "Condition?_text=heart").await).is_empty());
+    let (status, _) = server.delete("Condition/c2").await;
+    assert!(status == 200 || status == 204);
+    assert!(matches(&search(&server, "Condition?_content=heart").await).is_empty());
+    let (status, outcome) = server.get("Condition?_text=%22%2A%22").await;
+    assert_eq!(status, 400);
+    assert_outcome(&outcome, "_text");
+}

@@ -15,8 +15,9 @@ pub(super) struct Filter {
 
 /// Whether a parameter is one this engine can search.
 pub(super) fn is_searchable(def: &SearchParamDef) -> bool {
+    let has_values = def.expression.is_some() || fulltext_column(&def.code).is_some();
     def.kind != SearchParamType::Special
-        && def.expression.is_some()
+        && has_values
         && !UNSUPPORTED_PARAMS.contains(&def.code.as_str())
 }
 
@@ -98,6 +99,9 @@ pub(super) fn parse_condition(
             name,
             format!("search parameter '{name}' has an empty value"),
         ));
+    }
+    if let Some(column) = fulltext_column(name) {
+        return parse_fulltext(name, column, modifier, values);
     }
     match modifier {
         Some("missing") => parse_missing(name, values),
@@ -412,6 +416,12 @@ pub(super) enum Condition {
     AnyOf(Vec<ValueQuery>),
     /// No value matches any query (`:not`; a resource without values matches).
     NoneOf(Vec<ValueQuery>),
+    /// `_text`/`_content`: the text in `column` of the full-text table has every word of
+    /// one of the alternatives, each as the start of a word.
+    FullText {
+        column: &'static str,
+        alternatives: Vec<Vec<String>>,
+    },
 }
 
 /// One parsed search value.

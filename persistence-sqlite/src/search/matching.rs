@@ -10,6 +10,12 @@ pub(super) fn matches(condition: &Condition, values: &[IndexValue]) -> bool {
         Condition::Missing(missing) => values.is_empty() == *missing,
         Condition::AnyOf(queries) => any_match(queries, values),
         Condition::NoneOf(queries) => !any_match(queries, values),
+        Condition::FullText { alternatives, .. } => values.iter().any(|v| match v {
+            IndexValue::Text(text) => alternatives
+                .iter()
+                .any(|words| hearth_interface::fulltext::matches(text, words)),
+            _ => false,
+        }),
     }
 }
 

@@ -28,7 +28,9 @@
 //! the patient; the Patient itself belongs to its own compartment).
 //!
 //! Chains, `_has` and `_include` are resolved by the router before the engine is asked.
-//! `_text`, `_content` and other special parameters are rejected as not supported yet.
+//! `_text` and `_content` are word-prefix searches over the narrative and all string
+//! content (the `fulltext` module). Special parameters (`near`, …) are rejected as not
+//! supported yet.
 //! Results come in the order of the resources' last change, oldest first (type by type in
 //! multi-type searches), or in the `_sort` order (the `sort` module).
 
@@ -49,12 +51,10 @@ use crate::SqliteStore;
 use crate::store::{db_error, row_to_stored};
 
 /// Parameters that exist in FHIR but need machinery this engine does not have yet.
-const UNSUPPORTED_PARAMS: [&str; 10] = [
+const UNSUPPORTED_PARAMS: [&str; 8] = [
     "_has",
     "_include",
     "_revinclude",
-    "_text",
-    "_content",
     "_list",
     "_query",
     "_filter",
@@ -341,12 +341,14 @@ impl Source for Timed<'_> {
 
 mod composite;
 mod criteria;
+mod fulltext;
 mod paging;
 mod sort;
 mod sql;
 
 use composite::*;
 use criteria::*;
+use fulltext::*;
 use paging::{Bound, Key, Source, read_page};
 use sort::Sorted;
 use sql::*;

@@ -55,19 +55,28 @@ pub(super) fn table_for(kind: SearchParamType) -> &'static str {
 /// without statistics it would, and scan a whole parameter per candidate.
 pub(super) fn filter_sql(filter: &Filter, ty: &str, b: &mut Binder, drive: bool) -> String {
     let table = table_for(filter.def.kind);
-    let pid = b.int(crate::indexing::param_id(ty, &filter.def.code));
+    let param = crate::indexing::param_id(ty, &filter.def.code);
     match &filter.condition {
-        Condition::Missing(missing) => format!(
-            "{}EXISTS (SELECT 1 FROM {table} x WHERE x.ts = c.ts AND +x.pid = {pid})",
-            if *missing { "NOT " } else { "" }
-        ),
+        Condition::FullText {
+            column,
+            alternatives,
+        } => fulltext_sql(column, alternatives, b),
+        Condition::Missing(missing) => {
+            let pid = b.int(param);
+            format!(
+                "{}EXISTS (SELECT 1 FROM {table} x WHERE x.ts = c.ts AND +x.pid = {pid})",
+                if *missing { "NOT " } else { "" }
+            )
+        }
         Condition::AnyOf(queries) if !drive => {
+            let pid = b.int(param);
             let tests = any_value_sql(queries, b);
             format!(
                 "EXISTS (SELECT 1 FROM {table} x WHERE x.ts = c.ts AND +x.pid = {pid} AND ({tests}))"
             )
         }
         Condition::AnyOf(queries) => {
+            let pid = b.int(param);
             // One SELECT per alternative, so that each can use the value index (SQLite
             // would scan all the parameter's rows for an OR of them).
             let selects: Vec<String> = queries
@@ -82,6 +91,7 @@ pub(super) fn filter_sql(filter: &Filter, ty: &str, b: &mut Binder, drive: bool)
             }
         }
         Condition::NoneOf(queries) => {
+            let pid = b.int(param);
             let tests = any_value_sql(queries, b);
             format!(
                 "NOT EXISTS (SELECT 1 FROM {table} x WHERE x.ts = c.ts AND +x.pid = {pid} AND ({tests}))"
@@ -93,8 +103,10 @@ pub(super) fn filter_sql(filter: &Filter, ty: &str, b: &mut Binder, drive: bool)
 /// Whether a condition likely matches few resources: equality on values that are rarely
 /// shared widely.
 pub(super) fn is_selective(condition: &Condition) -> bool {
-    let Condition::AnyOf(queries) = condition else {
-        return false;
+    let queries = match condition {
+        Condition::AnyOf(queries) => queries,
+        Condition::FullText { .. } => return true,
+        _ => return false,
     };
     queries.iter().all(|q| match q {
         ValueQuery::Token(t) => t.code.is_some(),

@@ -74,6 +74,8 @@ fn agree(resource_type: ResourceType, filter: Filter, values: &[IndexValue], wha
     conn.execute_batch(crate::indexing::SCHEMA).expect("schema");
     conn.execute_batch(crate::composite_index::SCHEMA)
         .expect("schema");
+    conn.execute_batch(crate::fulltext_index::SCHEMA)
+        .expect("schema");
     crate::indexing::insert(
         &conn,
         resource_type,
@@ -464,7 +466,8 @@ fn rejects_deferred_unknown_and_malformed_criteria() {
             "x",
             "not supported yet",
         ),
-        ("Patient", "_text", "x", "not supported yet"),
+        ("Patient", "_text:exact", "x", "':exact'"),
+        ("Patient", "_content", "%-%", "one or more words"),
         (
             "Observation",
             "code-value-quantity",
@@ -540,4 +543,18 @@ fn composite_parts_match_within_one_item() {
         &concept
     ));
     assert!(check("Observation", "code-value-date:missing", "true", &[]));
+}
+
+#[test]
+fn full_text_matches_word_prefixes_ignoring_case_and_accents() {
+    let text = [IndexValue::Text(
+        "Patient Peter Chalmers has congestive Heart FAILURE, seen at Hôpital Saint-Éloi".into(),
+    )];
+    let t = |v: &str| check("Patient", "_text", v, &text);
+    assert!(t("heart") && t("HEART fail") && t("hopital") && t("éloi") && t("saint eloi"));
+    assert!(!t("eart") && !t("heart attack") && !t("chalmersx"));
+    assert!(t("attack,congest"), "values are ORed");
+    let c = |v: &str| check("Patient", "_content", v, &text);
+    assert!(c("peter chalmers"));
+    assert!(!check("Patient", "_text", "x", &[]));
 }
