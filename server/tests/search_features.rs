@@ -316,3 +316,30 @@ async fn full_text_over_narrative_and_content() {
     assert_eq!(status, 400);
     assert_outcome(&outcome, "_text");
 }
+
+#[tokio::test]
+async fn capability_statement_lists_the_new_parameters() {
+    let server = TestServer::start().await;
+    let (status, cs) = server.get("metadata").await;
+    assert_eq!(status, 200);
+    let observation = cs["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Observation")
+        .unwrap();
+    let params: Vec<(&str, &str)> = observation["searchParam"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["type"].as_str().unwrap()))
+        .collect();
+    for expected in [
+        ("component-code-value-quantity", "composite"),
+        ("_text", "string"),
+        ("_content", "string"),
+        ("_list", "special"),
+    ] {
+        assert!(params.contains(&expected), "{expected:?} in {params:?}");
+    }
+}
