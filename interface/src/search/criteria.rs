@@ -1,20 +1,171 @@
 //! Criteria: turning `name[:modifier]=values` into conditions, with 400s for bad input,
-//! and the condition types the SQL predicates are built from.
+//! the condition types search engines translate into their own queries, and the scope
+//! resolution (which types a search covers, with compartment membership).
+//!
+//! Shared by every [`SearchEngine`](super::SearchEngine) so that all backends accept and
+//! reject the same criteria with the same messages.
+//!
+//! # Semantics (FHIR R4, hl7.org/fhir/R4/search.html)
+//! Criteria are ANDed, the values of one criterion ORed. `:missing` works on every
+//! parameter type. Supported per type:
+//! - string: starts-with on the normalized text (lowercase, accents removed), `:exact`,
+//!   `:contains`;
+//! - token: `code`, `system|code`, `|code`, `system|`, and `:not`, `:text`, `:of-type`;
+//! - reference: `Type/id`, `id`, absolute or other literal references (equal text, or
+//!   equal trailing `Type/id`: the server base of an absolute URL is not checked),
+//!   `:[Type]` and `:identifier`;
+//! - uri: exact, `:below`, `:above`;
+//! - date, number, quantity: the prefixes `eq ne gt lt ge le sa eb ap`; quantities
+//!   also `number|system|code` and `number||code`.
+//!
+//! Scopes ([`plan`]): one type, several or all types, and the Patient compartment (the
+//! target type's compartment parameters, ORed, must reference the patient; the Patient
+//! itself belongs to its own compartment).
+//!
+//! Chains, `_has` and `_include` are resolved by the router before an engine is asked.
+//! `_sort`, `_text`, composite and special parameters are rejected as not supported yet.
 
-use super::*;
+use crate::compartment;
+use crate::id::{all_resource_types, truncate_for_message};
+use crate::index::{normalize_string, parse_date_range, parse_decimal_range};
+use crate::search::{Criterion, SearchScope, SupportedParam};
+use crate::search_params::{SearchParamDef, SearchParamRegistry, SearchParamType};
+use crate::{Error, ResourceType, Result};
+
+/// Parameters that exist in FHIR but need machinery no engine has yet.
+pub const UNSUPPORTED_PARAMS: [&str; 11] = [
+    "_has",
+    "_include",
+    "_revinclude",
+    "_sort",
+    "_text",
+    "_content",
+    "_list",
+    "_query",
+    "_filter",
+    "_type",
+    "_containedType",
+];
+
+/// The parameters searchable on `resource_type`, for the CapabilityStatement.
+pub fn supported_params(resource_type: ResourceType) -> Vec<SupportedParam> {
+    SearchParamRegistry::r4()
+        .for_type(resource_type.as_str())
+        .filter(|def| is_searchable(def))
+        .map(|def| SupportedParam {
+            code: def.code.clone(),
+            kind: def.kind.as_str(),
+            definition: def.url.clone(),
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Scopes: which types a search covers, with the filters their resources must pass.
+
+/// One resource type to search, with the filters its resources must pass.
+#[derive(Debug)]
+pub struct TypePlan {
+    /// The type searched.
+    pub resource_type: ResourceType,
+    /// All must match.
+    pub filters: Vec<Filter>,
+    /// When not empty, one must match too (compartment membership).
+    pub any_of: Vec<Filter>,
+}
+
+/// The types a scope searches, in order, with their filters: all types in the registry
+/// order for an empty system scope, and for a compartment the types that can be in it.
+///
+/// # Errors
+/// `Invalid` for a bad criterion or a type outside the compartment, `NotFound` for a
+/// compartment without definition.
+pub fn plan(scope: &SearchScope, criteria: &[Criterion]) -> Result<Vec<TypePlan>> {
+    let plain = |resource_type: ResourceType| -> Result<TypePlan> {
+        Ok(TypePlan {
+            resource_type,
+            filters: compile(resource_type, criteria)?,
+            any_of: Vec::new(),
+        })
+    };
+    match scope {
+        SearchScope::Type(resource_type) => Ok(vec![plain(*resource_type)?]),
+        SearchScope::System(types) if types.is_empty() => all_resource_types()
+            .iter()
+            .filter_map(|name| ResourceType::parse(name))
+            .map(plain)
+            .collect(),
+        SearchScope::System(types) => types.iter().copied().map(plain).collect(),
+        SearchScope::Compartment {
+            compartment,
+            id,
+            target,
+        } => {
+            if !compartment::is_defined(compartment.as_str()) {
+                return Err(Error::not_found(format!(
+                    "this server has no {compartment} compartment definition (it knows the Patient compartment)"
+                )));
+            }
+            let explicit = target.is_some();
+            let targets: Vec<ResourceType> = match target {
+                Some(t) => vec![*t],
+                None => all_resource_types()
+                    .iter()
+                    .filter_map(|name| ResourceType::parse(name))
+                    .collect(),
+            };
+            let mut plans = Vec::new();
+            for target in targets {
+                let mut any_of = Vec::new();
+                for param in compartment::patient_params(target.as_str()) {
+                    let member = Criterion {
+                        name: param.clone(),
+                        modifier: None,
+                        values: vec![format!("{compartment}/{id}")],
+                    };
+                    any_of.push(compile_one(target, &member)?);
+                }
+                if target == *compartment {
+                    let itself = Criterion {
+                        name: "_id".into(),
+                        modifier: None,
+                        values: vec![id.to_string()],
+                    };
+                    any_of.push(compile_one(target, &itself)?);
+                }
+                if any_of.is_empty() {
+                    if explicit {
+                        return Err(Error::invalid(format!(
+                            "{target} is not in the {compartment} compartment"
+                        )));
+                    }
+                    continue;
+                }
+                plans.push(TypePlan {
+                    resource_type: target,
+                    filters: compile(target, criteria)?,
+                    any_of,
+                });
+            }
+            Ok(plans)
+        }
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Criteria: turning `name[:modifier]=values` into conditions, with 400s for bad input.
 
 /// A criterion resolved to its parameter definition and parsed values.
 #[derive(Debug)]
-pub(super) struct Filter {
-    pub(super) def: &'static SearchParamDef,
-    pub(super) condition: Condition,
+pub struct Filter {
+    /// The parameter's definition.
+    pub def: &'static SearchParamDef,
+    /// What its values must satisfy.
+    pub condition: Condition,
 }
 
-/// Whether a parameter is one this engine can search.
-pub(super) fn is_searchable(def: &SearchParamDef) -> bool {
+/// Whether a parameter is one the engines can search.
+pub fn is_searchable(def: &SearchParamDef) -> bool {
     let kind_ok = !matches!(
         def.kind,
         SearchParamType::Composite | SearchParamType::Special
@@ -23,14 +174,18 @@ pub(super) fn is_searchable(def: &SearchParamDef) -> bool {
 }
 
 /// Resolves and parses every criterion; the first bad one fails the search.
-pub(super) fn compile(resource_type: ResourceType, criteria: &[Criterion]) -> Result<Vec<Filter>> {
+pub fn compile(resource_type: ResourceType, criteria: &[Criterion]) -> Result<Vec<Filter>> {
     criteria
         .iter()
         .map(|c| compile_one(resource_type, c))
         .collect()
 }
 
-pub(super) fn compile_one(resource_type: ResourceType, criterion: &Criterion) -> Result<Filter> {
+/// Resolves one criterion to its parameter on `resource_type` and parses its values.
+///
+/// # Errors
+/// `Invalid` naming the parameter: unknown, chained, not supported, bad modifier or value.
+pub fn compile_one(resource_type: ResourceType, criterion: &Criterion) -> Result<Filter> {
     let name = criterion.name.as_str();
     check_not_deferred(criterion)?;
     let def = SearchParamRegistry::r4()
@@ -56,7 +211,7 @@ pub(super) fn compile_one(resource_type: ResourceType, criterion: &Criterion) ->
 }
 
 /// Rejects chains and the special parameters a later version adds.
-pub(super) fn check_not_deferred(criterion: &Criterion) -> Result<()> {
+fn check_not_deferred(criterion: &Criterion) -> Result<()> {
     let name = criterion.name.as_str();
     let modifier = criterion.modifier.as_deref().unwrap_or_default();
     if name.contains('.') || modifier.contains('.') {
@@ -77,19 +232,19 @@ pub(super) fn check_not_deferred(criterion: &Criterion) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn key(name: &str, modifier: Option<&str>) -> String {
+fn key(name: &str, modifier: Option<&str>) -> String {
     match modifier {
         Some(m) => format!("{name}:{m}"),
         None => name.to_owned(),
     }
 }
 
-pub(super) fn invalid_at(name: &str, message: String) -> Error {
+fn invalid_at(name: &str, message: String) -> Error {
     Error::invalid(message).at(name)
 }
 
 /// Parses the values of one criterion for its parameter and modifier.
-pub(super) fn parse_condition(
+fn parse_condition(
     def: &SearchParamDef,
     modifier: Option<&str>,
     values: &[String],
@@ -114,14 +269,14 @@ pub(super) fn parse_condition(
     }
 }
 
-pub(super) fn parse_each<F>(values: &[String], parse: F) -> Result<Vec<ValueQuery>>
+fn parse_each<F>(values: &[String], parse: F) -> Result<Vec<ValueQuery>>
 where
     F: Fn(&str) -> Result<ValueQuery>,
 {
     values.iter().map(|v| parse(v)).collect()
 }
 
-pub(super) fn parse_missing(name: &str, values: &[String]) -> Result<Condition> {
+fn parse_missing(name: &str, values: &[String]) -> Result<Condition> {
     match values {
         [v] if v == "true" => Ok(Condition::Missing(true)),
         [v] if v == "false" => Ok(Condition::Missing(false)),
@@ -136,11 +291,7 @@ pub(super) fn parse_missing(name: &str, values: &[String]) -> Result<Condition> 
 }
 
 /// Parses one value of a parameter by its type and modifier.
-pub(super) fn parse_value(
-    def: &SearchParamDef,
-    modifier: Option<&str>,
-    value: &str,
-) -> Result<ValueQuery> {
+fn parse_value(def: &SearchParamDef, modifier: Option<&str>, value: &str) -> Result<ValueQuery> {
     let name = def.code.as_str();
     match (def.kind, modifier) {
         (SearchParamType::String, None) => Ok(string_query(StringMode::StartsWith, value)),
@@ -164,11 +315,7 @@ pub(super) fn parse_value(
     }
 }
 
-pub(super) fn unsupported_modifier(
-    name: &str,
-    kind: SearchParamType,
-    modifier: Option<&str>,
-) -> Error {
+fn unsupported_modifier(name: &str, kind: SearchParamType, modifier: Option<&str>) -> Error {
     invalid_at(
         name,
         format!(
@@ -179,7 +326,7 @@ pub(super) fn unsupported_modifier(
     )
 }
 
-pub(super) fn bad_value(name: &str, value: &str, expected: &str) -> Error {
+fn bad_value(name: &str, value: &str, expected: &str) -> Error {
     invalid_at(
         name,
         format!(
@@ -189,7 +336,7 @@ pub(super) fn bad_value(name: &str, value: &str, expected: &str) -> Error {
     )
 }
 
-pub(super) fn string_query(mode: StringMode, value: &str) -> ValueQuery {
+fn string_query(mode: StringMode, value: &str) -> ValueQuery {
     let text = match mode {
         StringMode::Exact => value.to_owned(),
         StringMode::StartsWith | StringMode::Contains => normalize_string(value),
@@ -197,7 +344,7 @@ pub(super) fn string_query(mode: StringMode, value: &str) -> ValueQuery {
     ValueQuery::String { mode, text }
 }
 
-pub(super) fn uri_query(mode: UriMode, value: &str) -> ValueQuery {
+fn uri_query(mode: UriMode, value: &str) -> ValueQuery {
     ValueQuery::Uri {
         mode,
         uri: value.to_owned(),
@@ -206,7 +353,7 @@ pub(super) fn uri_query(mode: UriMode, value: &str) -> ValueQuery {
 
 /// Splits a search value on `|` not escaped by `\`, and unescapes `\|`, `\$`, `\,` and
 /// `\\` in the parts.
-pub(super) fn split_pipes(value: &str) -> Vec<String> {
+pub fn split_pipes(value: &str) -> Vec<String> {
     let mut parts = Vec::new();
     let mut current = String::new();
     let mut chars = value.chars();
@@ -229,7 +376,7 @@ pub(super) fn split_pipes(value: &str) -> Vec<String> {
 }
 
 /// `code`, `system|code`, `|code` or `system|`.
-pub(super) fn parse_token(name: &str, value: &str) -> Result<TokenQuery> {
+fn parse_token(name: &str, value: &str) -> Result<TokenQuery> {
     let parts = split_pipes(value);
     let query = match parts.as_slice() {
         [code] => TokenQuery {
@@ -250,7 +397,7 @@ pub(super) fn parse_token(name: &str, value: &str) -> Result<TokenQuery> {
 }
 
 /// `system|code|value` for `:of-type`: an Identifier type coding and the identifier value.
-pub(super) fn parse_of_type(name: &str, value: &str) -> Result<ValueQuery> {
+fn parse_of_type(name: &str, value: &str) -> Result<ValueQuery> {
     match split_pipes(value).as_slice() {
         [system, code, id] if !system.is_empty() && !code.is_empty() && !id.is_empty() => {
             Ok(ValueQuery::OfType {
@@ -264,7 +411,7 @@ pub(super) fn parse_of_type(name: &str, value: &str) -> Result<ValueQuery> {
 }
 
 /// A reference value under no modifier, `:identifier` or `:[Type]`.
-pub(super) fn parse_reference(
+fn parse_reference(
     def: &SearchParamDef,
     modifier: Option<&str>,
     value: &str,
@@ -279,7 +426,7 @@ pub(super) fn parse_reference(
 }
 
 /// `id`, or a literal reference (`Type/id`, an absolute URL, a canonical...).
-pub(super) fn plain_reference(value: &str) -> ReferenceQuery {
+fn plain_reference(value: &str) -> ReferenceQuery {
     if value.contains(['/', ':']) {
         ReferenceQuery::Literal {
             reference: value.to_owned(),
@@ -291,11 +438,7 @@ pub(super) fn plain_reference(value: &str) -> ReferenceQuery {
 }
 
 /// `subject:Patient=123`: the modifier names one of the parameter's target types.
-pub(super) fn typed_reference(
-    def: &SearchParamDef,
-    ty: &str,
-    value: &str,
-) -> Result<ReferenceQuery> {
+fn typed_reference(def: &SearchParamDef, ty: &str, value: &str) -> Result<ReferenceQuery> {
     let name = def.code.as_str();
     let Some(resource_type) = ResourceType::parse(ty) else {
         return Err(unsupported_modifier(name, def.kind, Some(ty)));
@@ -321,7 +464,7 @@ pub(super) fn typed_reference(
 
 /// The `Type/id` at the end of a literal reference (`http://x/Patient/1/_history/2`
 /// gives `Patient`, `1`), when the segment before the id is a resource type.
-pub(super) fn trailing_type_id(reference: &str) -> Option<(String, String)> {
+pub fn trailing_type_id(reference: &str) -> Option<(String, String)> {
     let path = reference.split("/_history/").next().unwrap_or(reference);
     let mut segments = path.rsplit('/');
     let id = segments.next().filter(|id| !id.is_empty())?;
@@ -330,7 +473,7 @@ pub(super) fn trailing_type_id(reference: &str) -> Option<(String, String)> {
 }
 
 /// A date search value: `[prefix]date`; `ap` widens the range now.
-pub(super) fn parse_date(name: &str, value: &str, now: i64) -> Result<ValueQuery> {
+pub fn parse_date(name: &str, value: &str, now: i64) -> Result<ValueQuery> {
     let (prefix, text) = Prefix::split(value);
     let (mut start, mut end) = parse_date_range(text)
         .ok_or_else(|| bad_value(name, value, "[prefix]YYYY[-MM[-DD[Thh:mm[:ss][zone]]]]"))?;
@@ -340,13 +483,13 @@ pub(super) fn parse_date(name: &str, value: &str, now: i64) -> Result<ValueQuery
     Ok(ValueQuery::Date { prefix, start, end })
 }
 
-pub(super) fn now_ms() -> i64 {
+fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// Widens a date range on both sides by 10% of the distance between `now` and it, the
 /// spec's suggestion for `ap`.
-pub(super) fn approximate_dates(start: i64, end: i64, now: i64) -> (i64, i64) {
+pub fn approximate_dates(start: i64, end: i64, now: i64) -> (i64, i64) {
     let distance = if now < start {
         start.saturating_sub(now)
     } else {
@@ -357,7 +500,7 @@ pub(super) fn approximate_dates(start: i64, end: i64, now: i64) -> (i64, i64) {
 }
 
 /// `[prefix]number`.
-pub(super) fn parse_number(name: &str, value: &str) -> Result<ValueQuery> {
+fn parse_number(name: &str, value: &str) -> Result<ValueQuery> {
     let (prefix, text) = Prefix::split(value);
     let number = parse_decimal(text).ok_or_else(|| bad_value(name, value, "[prefix]number"))?;
     Ok(ValueQuery::Number { prefix, number })
@@ -366,9 +509,9 @@ pub(super) fn parse_number(name: &str, value: &str) -> Result<ValueQuery> {
 /// The most exponent digits a search number may have: larger exponents are outside the
 /// `f64` range anyway, and bounding them keeps `parse_decimal_range`'s exponent
 /// arithmetic from overflowing (it panics on `1.5e-2147483648` in checked builds).
-pub(super) const MAX_EXPONENT_DIGITS: usize = 4;
+const MAX_EXPONENT_DIGITS: usize = 4;
 
-pub(super) fn parse_decimal(text: &str) -> Option<Decimal> {
+fn parse_decimal(text: &str) -> Option<Decimal> {
     let exponent = text.split_once(['e', 'E']).map_or("", |(_, e)| e);
     if exponent.trim_start_matches(['+', '-']).len() > MAX_EXPONENT_DIGITS {
         return None;
@@ -378,7 +521,7 @@ pub(super) fn parse_decimal(text: &str) -> Option<Decimal> {
 }
 
 /// `[prefix]number`, `[prefix]number|system|code` or `[prefix]number||code`.
-pub(super) fn parse_quantity(name: &str, value: &str) -> Result<ValueQuery> {
+fn parse_quantity(name: &str, value: &str) -> Result<ValueQuery> {
     const EXPECTED: &str = "[prefix]number[|[system]|code]";
     let parts = split_pipes(value);
     let (number, unit) = match parts.as_slice() {
@@ -402,11 +545,11 @@ pub(super) fn parse_quantity(name: &str, value: &str) -> Result<ValueQuery> {
 }
 
 // ---------------------------------------------------------------------------
-// Matching: pure functions from parsed criteria and index values to yes or no.
+// The parsed conditions, which each engine turns into its own query.
 
 /// What one criterion requires of a parameter's index values.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Condition {
+pub enum Condition {
     /// `:missing`: `true` when the resource must have no value, `false` when some.
     Missing(bool),
     /// Some value matches some query (the default: values are ORed).
@@ -417,48 +560,78 @@ pub(super) enum Condition {
 
 /// One parsed search value.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum ValueQuery {
+pub enum ValueQuery {
     /// A string; `text` is normalized except for [`StringMode::Exact`].
-    String { mode: StringMode, text: String },
+    String {
+        /// How the text is compared.
+        mode: StringMode,
+        /// The searched text.
+        text: String,
+    },
     /// A token by system and code.
     Token(TokenQuery),
     /// `:text`: the normalized start of a token's display text.
     TokenText(String),
     /// `:of-type`: an Identifier with a type coding and value.
     OfType {
+        /// The type coding's system.
         system: String,
+        /// The type coding's code.
         code: String,
+        /// The identifier value.
         value: String,
     },
     /// A reference.
     Reference(ReferenceQuery),
     /// A uri.
-    Uri { mode: UriMode, uri: String },
+    Uri {
+        /// How the uri is compared.
+        mode: UriMode,
+        /// The searched uri.
+        uri: String,
+    },
     /// A date range (already widened for `ap`), inclusive milliseconds.
     Date {
+        /// The comparison.
         prefix: Prefix,
+        /// First millisecond of the searched range.
         start: i64,
+        /// Last millisecond of the searched range.
         end: i64,
     },
     /// A number.
-    Number { prefix: Prefix, number: Decimal },
+    Number {
+        /// The comparison.
+        prefix: Prefix,
+        /// The searched number.
+        number: Decimal,
+    },
     /// A quantity with optional unit constraints.
     Quantity {
+        /// The comparison.
         prefix: Prefix,
+        /// The searched number.
         number: Decimal,
+        /// The unit constraints.
         unit: UnitQuery,
     },
 }
 
+/// How a string parameter is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum StringMode {
+pub enum StringMode {
+    /// The normalized value starts with the normalized query (no modifier).
     StartsWith,
+    /// The normalized value contains the normalized query (`:contains`).
     Contains,
+    /// The value equals the query exactly (`:exact`).
     Exact,
 }
 
+/// How a uri parameter is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum UriMode {
+pub enum UriMode {
+    /// Equal uris (no modifier).
     Exact,
     /// The stored uri starts with the searched one.
     Below,
@@ -468,13 +641,16 @@ pub(super) enum UriMode {
 
 /// A token by system and code; `code` `None` matches any code.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct TokenQuery {
-    pub(super) system: SystemMatch,
-    pub(super) code: Option<String>,
+pub struct TokenQuery {
+    /// What the system must be.
+    pub system: SystemMatch,
+    /// The code, when constrained.
+    pub code: Option<String>,
 }
 
+/// What the system of a token must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum SystemMatch {
+pub enum SystemMatch {
     /// `code`: any system or none.
     Any,
     /// `|code`: no system.
@@ -483,15 +659,23 @@ pub(super) enum SystemMatch {
     Is(String),
 }
 
+/// One reference search value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum ReferenceQuery {
+pub enum ReferenceQuery {
     /// `:[Type]=id`: exactly this type and id.
-    Typed { resource_type: String, id: String },
+    Typed {
+        /// The target type.
+        resource_type: String,
+        /// The target id.
+        id: String,
+    },
     /// A plain id: any type.
     Id(String),
     /// A literal reference: equal text, or equal trailing `Type/id`.
     Literal {
+        /// The reference as searched.
         reference: String,
+        /// Its trailing `Type/id`, when it has one.
         typed: Option<(String, String)>,
     },
     /// `:identifier`: the logical reference's identifier.
@@ -500,37 +684,51 @@ pub(super) enum ReferenceQuery {
 
 /// A number with the range implied by its precision.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Decimal {
-    pub(super) value: f64,
-    pub(super) low: f64,
-    pub(super) high: f64,
+pub struct Decimal {
+    /// The value.
+    pub value: f64,
+    /// Lower bound implied by the precision.
+    pub low: f64,
+    /// Upper bound implied by the precision (exclusive).
+    pub high: f64,
 }
 
 /// Unit constraints of a quantity search; `None` parts are unconstrained. Without a
 /// system, the code also matches the human-readable unit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct UnitQuery {
-    pub(super) system: Option<String>,
-    pub(super) code: Option<String>,
+pub struct UnitQuery {
+    /// The unit system.
+    pub system: Option<String>,
+    /// The unit code (or, without a system, the human-readable unit).
+    pub code: Option<String>,
 }
 
 /// The comparison prefix of a date, number or quantity value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Prefix {
+pub enum Prefix {
+    /// `eq` (the default).
     Eq,
+    /// `ne`.
     Ne,
+    /// `gt`.
     Gt,
+    /// `lt`.
     Lt,
+    /// `ge`.
     Ge,
+    /// `le`.
     Le,
+    /// `sa`: starts after.
     Sa,
+    /// `eb`: ends before.
     Eb,
+    /// `ap`: approximately.
     Ap,
 }
 
 impl Prefix {
     /// Splits a leading prefix off `value`; none means `eq`.
-    pub(super) fn split(value: &str) -> (Prefix, &str) {
+    pub fn split(value: &str) -> (Prefix, &str) {
         let prefix = match value.get(..2) {
             Some("eq") => Prefix::Eq,
             Some("ne") => Prefix::Ne,
@@ -544,5 +742,106 @@ impl Prefix {
             _ => return (Prefix::Eq, value),
         };
         (prefix, value.get(2..).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::IssueKind;
+
+    /// Parses `key=value` for `ty` the way the router would.
+    fn condition(ty: &str, key: &str, value: &str) -> Result<Condition> {
+        let criterion = Criterion::parse(key, value);
+        let resource_type = ResourceType::parse(ty).expect("type");
+        compile_one(resource_type, &criterion).map(|f| f.condition)
+    }
+
+    #[test]
+    fn splits_pipes_with_escapes() {
+        assert_eq!(split_pipes("a|b"), vec!["a", "b"]);
+        assert_eq!(split_pipes(r"a\|b|c"), vec!["a|b", "c"]);
+        assert_eq!(split_pipes("|x"), vec!["", "x"]);
+        assert_eq!(split_pipes(r"x\"), vec![r"x\"]);
+        assert_eq!(split_pipes(r"\n\$"), vec![r"\n$"]);
+    }
+
+    #[test]
+    fn splits_prefixes() {
+        assert_eq!(Prefix::split("ge2020"), (Prefix::Ge, "2020"));
+        assert_eq!(Prefix::split("2020"), (Prefix::Eq, "2020"));
+        assert_eq!(Prefix::split("ap5"), (Prefix::Ap, "5"));
+        assert_eq!(Prefix::split("xx5"), (Prefix::Eq, "xx5"));
+        assert_eq!(Prefix::split("é"), (Prefix::Eq, "é"));
+        assert_eq!(Prefix::split("e"), (Prefix::Eq, "e"));
+    }
+
+    #[test]
+    fn approximate_dates_widen_by_a_tenth_of_the_distance_to_now() {
+        assert_eq!(approximate_dates(1000, 1999, 12_000), (0, 2999));
+        assert_eq!(approximate_dates(1000, 1999, 1500), (1000, 1999));
+        assert_eq!(approximate_dates(1000, 1999, -9000), (0, 2999));
+        assert_eq!(
+            approximate_dates(i64::MIN, i64::MAX, 0),
+            (i64::MIN, i64::MAX)
+        );
+        let query = parse_date("date", "ap2020-01-01", day_ms("2030-01-01")).expect("date");
+        let ValueQuery::Date { start, end, .. } = query else {
+            panic!("date query expected");
+        };
+        assert!(start < day_ms("2020-01-01") && end > day_ms("2020-01-02"));
+    }
+
+    #[test]
+    fn bad_dates_are_invalid() {
+        for bad in ["2020-13", "ge", "xx2020", "2020-01-01T25:00", "yesterday"] {
+            let err = condition("Patient", "birthdate", bad).expect_err(bad);
+            assert_eq!(err.kind(), IssueKind::Invalid);
+            assert!(err.message().contains("birthdate"), "{}", err.message());
+        }
+    }
+
+    #[test]
+    fn rejects_deferred_unknown_and_malformed_criteria() {
+        let cases = [
+            (
+                "Patient",
+                "nope",
+                "x",
+                "unknown search parameter 'nope' for Patient",
+            ),
+            ("Patient", "organization.name", "x", "chained"),
+            ("Observation", "subject:Patient.name", "x", "chained"),
+            (
+                "Patient",
+                "_has:Observation:patient:code",
+                "x",
+                "not supported yet",
+            ),
+            ("Patient", "_text", "x", "not supported yet"),
+            (
+                "Observation",
+                "code-value-quantity",
+                "x",
+                "not supported yet",
+            ),
+            ("Location", "near", "1|2", "not supported yet"),
+            ("Patient", "family:below", "x", "':below'"),
+            ("Patient", "birthdate:exact", "2020", "':exact'"),
+            ("Patient", "gender:in", "x", "':in'"),
+            ("Patient", "family", "", "empty value"),
+            ("Patient", "family", "a,", "empty value"),
+        ];
+        for (ty, key, value, message) in cases {
+            let err = condition(ty, key, value).expect_err(key);
+            assert_eq!(err.kind(), IssueKind::Invalid, "{key}");
+            assert!(err.message().contains(message), "{key}: {}", err.message());
+        }
+        let err = condition("Patient", "nope", "x").expect_err("unknown");
+        assert_eq!(err.expression(), Some("nope"));
+    }
+
+    fn day_ms(s: &str) -> i64 {
+        parse_date_range(s).expect("date").0
     }
 }
