@@ -19,7 +19,9 @@ async fn sqlite_search_conforms() {
     let root = tempfile::tempdir().expect("tempdir");
     let next = AtomicUsize::new(0);
     conformance::search::run_all(|| {
-        let dir = root.path().join(next.fetch_add(1, Ordering::Relaxed).to_string());
+        let dir = root
+            .path()
+            .join(next.fetch_add(1, Ordering::Relaxed).to_string());
         async move {
             let store = SqliteStore::open(&dir).expect("open");
             SearchBackend {
