@@ -164,11 +164,12 @@ const PIPELINE_MIN: usize = 32;
 /// How many extracted writes may wait for the writer.
 const PIPELINE_DEPTH: usize = 256;
 
-fn prepare_write(write: Write) -> Result<PreparedWrite> {
-    let extracted = match &write.action {
-        WriteAction::Upsert(resource) => {
-            Some(indexing::extract_prepared(write.resource_type, resource)?)
-        }
+fn prepare_write(mut write: Write) -> Result<PreparedWrite> {
+    let extracted = match &mut write.action {
+        WriteAction::Upsert(resource) => match resource.take_index() {
+            Some(index) => Some(index),
+            None => Some(indexing::extract_prepared(write.resource_type, resource)?),
+        },
         WriteAction::Delete => None,
     };
     Ok((write, extracted))
@@ -236,15 +237,19 @@ pub(crate) fn row_to_stored(row: &Row<'_>) -> rusqlite::Result<StoredResource> {
     })
 }
 
-fn latest(conn: &Connection, ty: ResourceType, id: &ResourceId) -> Result<Option<StoredResource>> {
-    conn.prepare_cached(&format!(
+fn latest_sql() -> String {
+    format!(
         "SELECT {COLUMNS} FROM versions WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1"
-    ))
-    .and_then(|mut s| {
-        s.query_row(params![ty.as_str(), id.as_str()], row_to_stored)
-            .optional()
-    })
-    .map_err(db_error)
+    )
+}
+
+fn latest(conn: &Connection, ty: ResourceType, id: &ResourceId) -> Result<Option<StoredResource>> {
+    conn.prepare_cached(&latest_sql())
+        .and_then(|mut s| {
+            s.query_row(params![ty.as_str(), id.as_str()], row_to_stored)
+                .optional()
+        })
+        .map_err(db_error)
 }
 
 /// Applies one write inside an open transaction. Nothing is written when it fails.
@@ -601,4 +606,32 @@ fn history(conn: &Connection, query: &HistoryQuery) -> Result<Page> {
         next_cursor,
         total,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+    use serde_json::json;
+
+    /// Cached statements must not be recompiled on every use: a write runs the version
+    /// lookup once and should prepare it once.
+    #[tokio::test]
+    async fn repeated_writes_reuse_compiled_statements() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let patient = ResourceType::parse("Patient").expect("type");
+        for i in 0..5 {
+            let write = Write::upsert(
+                patient,
+                ResourceId::parse(&format!("p{i}")).expect("id"),
+                json!({"resourceType": "Patient", "name": [{"family": "Doe"}]}),
+                Precondition::None,
+            );
+            store.write(write).await.expect("write");
+        }
+        let guard = store.inner.writer.lock().expect("lock");
+        let lookup = guard.conn.prepare_cached(&latest_sql()).expect("cached");
+        assert_eq!(lookup.get_status(StatementStatus::RePrepare), 0);
+    }
 }
