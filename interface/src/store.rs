@@ -127,6 +127,23 @@ impl Write {
         }
     }
 
+    /// An upsert like [`Write::upsert`] whose resource also carries its search index
+    /// values, extracted on the calling thread ([`PreparedResource::new_indexed`]).
+    pub fn upsert_indexed(
+        resource_type: ResourceType,
+        id: ResourceId,
+        resource: serde_json::Value,
+        precondition: Precondition,
+    ) -> Self {
+        let prepared = PreparedResource::new_indexed(resource, resource_type.as_str(), &id);
+        Self {
+            resource_type,
+            id,
+            action: WriteAction::Upsert(prepared),
+            precondition,
+        }
+    }
+
     /// A logical deletion.
     pub fn delete(resource_type: ResourceType, id: ResourceId, precondition: Precondition) -> Self {
         Self {

@@ -93,7 +93,7 @@ const TABLES: [&str; 6] = [
 ];
 
 /// The index values of every parameter of one resource.
-pub(crate) type Extracted = Vec<(&'static SearchParamDef, Vec<IndexValue>)>;
+pub(crate) type Extracted = hearth_interface::index::IndexValues;
 
 /// Extracts the index values of a stored body.
 pub(crate) fn extract_body(resource_type: ResourceType, body: &str) -> Result<Extracted> {

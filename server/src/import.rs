@@ -451,5 +451,10 @@ pub fn parse_line(text: &str, validator: Option<&JsonSchemaValidator>) -> Result
             ));
         }
     }
-    Ok(Write::upsert(resource_type, id, value, Precondition::None))
+    Ok(Write::upsert_indexed(
+        resource_type,
+        id,
+        value,
+        Precondition::None,
+    ))
 }
