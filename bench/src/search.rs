@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::hearth_binary;
+use crate::report::out;
 
 /// Options of the search scenario.
 #[derive(Debug, clap::Args)]
@@ -97,8 +98,8 @@ pub async fn run(args: Args) -> Result<(), String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    println!("{}", String::from_utf8_lossy(&output.stdout).trim());
-    println!("import wall time {import_secs:.2} s (schema validation on, search indexing on)");
+    out!("{}", String::from_utf8_lossy(&output.stdout).trim());
+    out!("import wall time {import_secs:.2} s (schema validation on, search indexing on)");
 
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
@@ -125,10 +126,10 @@ async fn measure(base: &str, runs: usize) -> Result<(), String> {
     let client = reqwest::Client::new();
     wait_ready(&client, base).await?;
     let baseline = latencies(&client, &format!("{base}/metadata"), runs).await?;
-    println!("| query | matches | p50 ms | p95 ms | p95 / baseline p95 |");
-    println!("|---|---|---|---|---|");
+    out!("| query | matches | p50 ms | p95 ms | p95 / baseline p95 |");
+    out!("|---|---|---|---|---|");
     let (b50, b95) = (percentile(&baseline, 0.5), percentile(&baseline, 0.95));
-    println!("| baseline: GET /metadata | - | {b50:.2} | {b95:.2} | 1.0 |");
+    out!("| baseline: GET /metadata | - | {b50:.2} | {b95:.2} | 1.0 |");
     for (label, query) in QUERIES {
         let url = format!("{base}/{query}");
         let body: serde_json::Value = client
@@ -147,7 +148,7 @@ async fn measure(base: &str, runs: usize) -> Result<(), String> {
         }
         let times = latencies(&client, &url, runs).await?;
         let (p50, p95) = (percentile(&times, 0.5), percentile(&times, 0.95));
-        println!(
+        out!(
             "| {label}: `{query}` | {matches} | {p50:.2} | {p95:.2} | {:.1} |",
             p95 / b95
         );
