@@ -634,4 +634,22 @@ mod tests {
         let lookup = guard.conn.prepare_cached(&latest_sql()).expect("cached");
         assert_eq!(lookup.get_status(StatementStatus::RePrepare), 0);
     }
+
+    #[test]
+    fn new_stores_use_large_pages_in_wal_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let guard = store.inner.writer.lock().expect("lock");
+        let pragma = |name: &str| -> String {
+            guard
+                .conn
+                .query_row(&format!("PRAGMA {name}"), [], |r| {
+                    r.get::<_, rusqlite::types::Value>(0)
+                })
+                .map(|v| format!("{v:?}"))
+                .expect("pragma")
+        };
+        assert_eq!(pragma("page_size"), "Integer(16384)");
+        assert_eq!(pragma("journal_mode"), "Text(\"wal\")");
+    }
 }
