@@ -16,7 +16,8 @@
 //! - `ix_date (pid, start, end, ts)`: inclusive milliseconds;
 //! - `ix_quantity (pid, lo, hi, system, code, unit, ts)`: numbers and quantities,
 //!   `lo`/`hi` the compared range (the value twice for a number or a quantity with a value,
-//!   a Range's bounds otherwise);
+//!   a Range's bounds otherwise; ranges are also indexed on `hi`, so comparisons with
+//!   the upper bound find points by `lo` and ranges by `hi`);
 //! - `ix_uri (pid, uri, ts)`.
 //!
 //! Rows name their parameter by `pid` ([`param_id`] of the resource type and the parameter
@@ -74,6 +75,7 @@ CREATE TABLE IF NOT EXISTS ix_quantity (
     PRIMARY KEY (ts, pid, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ix_quantity_value ON ix_quantity (pid, lo);
+CREATE INDEX IF NOT EXISTS ix_quantity_span ON ix_quantity (pid, hi) WHERE lo IS NOT hi;
 CREATE TABLE IF NOT EXISTS ix_uri (
     ts INTEGER NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,
     uri TEXT NOT NULL,
