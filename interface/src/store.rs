@@ -286,4 +286,21 @@ pub trait ResourceStore: Send + Sync + Debug + 'static {
 
     /// A page of current, non-deleted resources of one type, in order of their last change.
     async fn scan(&self, query: &ScanQuery) -> Result<Page>;
+
+    /// Tells the store that a bulk load (`hearth import`) starts or ends, so that it may
+    /// defer work it can do faster at once at the end (the embedded backend builds its
+    /// search indexes of an empty store then). Every write stays durable, atomic and
+    /// searchable at once either way. The default does nothing.
+    async fn bulk_load(&self, _phase: BulkLoad) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The phases of a bulk load, see [`ResourceStore::bulk_load`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkLoad {
+    /// Before the first write of the load.
+    Start,
+    /// After the last write of the load, also when it failed.
+    End,
 }

@@ -84,6 +84,38 @@ CREATE TABLE IF NOT EXISTS ix_uri (
 CREATE INDEX IF NOT EXISTS ix_uri_value ON ix_uri (pid, uri);
 ";
 
+/// The value indexes of the index tables: what a bulk load into an empty store builds
+/// at its end ([`drop_value_indexes`], then [`SCHEMA`] again) rather than row by row.
+const VALUE_INDEXES: [&str; 9] = [
+    "ix_string_value",
+    "ix_token_value",
+    "ix_reference_target",
+    "ix_reference_text",
+    "ix_date_value",
+    "ix_date_end",
+    "ix_quantity_value",
+    "ix_quantity_span",
+    "ix_uri_value",
+];
+
+/// Drops the value indexes when no current version is indexed yet, and tells whether it
+/// did. Searches stay correct without them (slower); [`SCHEMA`] creates them again,
+/// which opening a store also does after a crash.
+pub(crate) fn drop_value_indexes(conn: &Connection) -> Result<bool> {
+    let empty: bool = conn
+        .query_row("SELECT NOT EXISTS (SELECT 1 FROM current)", [], |r| {
+            r.get(0)
+        })
+        .map_err(db_error)?;
+    if empty {
+        for index in VALUE_INDEXES {
+            conn.execute(&format!("DROP INDEX IF EXISTS {index}"), [])
+                .map_err(db_error)?;
+        }
+    }
+    Ok(empty)
+}
+
 /// The index tables, for removal.
 const TABLES: [&str; 6] = [
     "ix_string",
