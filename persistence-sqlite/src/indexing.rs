@@ -24,7 +24,8 @@
 //! code). Every `ix_` table is clustered on `(ts, pid, seq)` (`seq` numbers the rows of one
 //! version): writes append, removal, `:missing` and `:not` read one short key range. One
 //! index leading on `(pid, <value>)` serves lookups; it ends with the primary key, so equal
-//! values come in `ts` order. A reference that is exactly `Type/id` is stored without its
+//! values come in `ts` order. Date and quantity indexes hold both bounds (`start`/`end`,
+//! `lo`/`hi`), so range tests read no table row. A reference that is exactly `Type/id` is stored without its
 //! text (a search for that text finds it by type and id), which keeps the index on the
 //! text of other references small.
 
@@ -67,14 +68,17 @@ CREATE TABLE IF NOT EXISTS ix_date (
     start INTEGER NOT NULL, end INTEGER NOT NULL,
     PRIMARY KEY (ts, pid, seq)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ix_date_value ON ix_date (pid, start);
-CREATE INDEX IF NOT EXISTS ix_date_end ON ix_date (pid, end);
+DROP INDEX IF EXISTS ix_date_value;
+DROP INDEX IF EXISTS ix_date_end;
+CREATE INDEX IF NOT EXISTS ix_date_start_end ON ix_date (pid, start, end);
+CREATE INDEX IF NOT EXISTS ix_date_end_start ON ix_date (pid, end, start);
 CREATE TABLE IF NOT EXISTS ix_quantity (
     ts INTEGER NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,
     lo REAL, hi REAL, system TEXT, code TEXT, unit TEXT,
     PRIMARY KEY (ts, pid, seq)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ix_quantity_value ON ix_quantity (pid, lo);
+DROP INDEX IF EXISTS ix_quantity_value;
+CREATE INDEX IF NOT EXISTS ix_quantity_bounds ON ix_quantity (pid, lo, hi);
 CREATE INDEX IF NOT EXISTS ix_quantity_span ON ix_quantity (pid, hi) WHERE lo IS NOT hi;
 CREATE TABLE IF NOT EXISTS ix_uri (
     ts INTEGER NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,
@@ -91,9 +95,9 @@ const VALUE_INDEXES: [&str; 9] = [
     "ix_token_value",
     "ix_reference_target",
     "ix_reference_text",
-    "ix_date_value",
-    "ix_date_end",
-    "ix_quantity_value",
+    "ix_date_start_end",
+    "ix_date_end_start",
+    "ix_quantity_bounds",
     "ix_quantity_span",
     "ix_uri_value",
 ];

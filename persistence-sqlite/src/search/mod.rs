@@ -239,12 +239,29 @@ impl Plan {
         }
         if !self.any_of.is_empty() {
             let drive = drive && driver.is_none();
-            let any: Vec<String> = self
-                .any_of
-                .iter()
-                .map(|f| filter_sql(f, ty, b, drive))
-                .collect();
-            parts.push(format!("({})", any.join(" OR ")));
+            // Driving with every alternative in one `IN`: SQLite walks all the type's
+            // versions for an OR of several.
+            let rows: Option<Vec<String>> = drive
+                .then(|| {
+                    self.any_of
+                        .iter()
+                        .map(|f| index_rows_sql(f, ty, b))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .flatten()
+                .map(|rows| rows.into_iter().flatten().collect());
+            match rows {
+                Some(rows) if rows.is_empty() => parts.push("0".to_owned()),
+                Some(rows) => parts.push(format!("c.ts IN ({})", rows.join(" UNION ALL "))),
+                None => {
+                    let any: Vec<String> = self
+                        .any_of
+                        .iter()
+                        .map(|f| filter_sql(f, ty, b, drive))
+                        .collect();
+                    parts.push(format!("({})", any.join(" OR ")));
+                }
+            }
         }
         parts.join(" AND ")
     }
