@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::hearth_binary;
+use crate::report::out;
 
 /// Options of the HTTP scenario.
 #[derive(Debug, clap::Args)]
@@ -149,14 +150,14 @@ pub async fn run(args: Args) -> Result<(), String> {
     )
     .await?;
 
-    println!(
+    out!(
         "HTTP/1.1 keep-alive, {} connections, loopback; baseline = trivial axum handler in its own process",
         args.concurrency
     );
-    println!(
+    out!(
         "| load | hearth req/s | p50 ms | p95 ms | p99 ms | baseline req/s | baseline p99 ms | ratio |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    out!("|---|---|---|---|---|---|---|---|");
     for (name, h, b) in [
         ("read (GET Patient/id)", &hearth_reads, &base_reads),
         ("create (POST Patient)", &hearth_creates, &base_creates),
@@ -166,7 +167,7 @@ pub async fn run(args: Args) -> Result<(), String> {
             &base_mixed,
         ),
     ] {
-        println!(
+        out!(
             "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} |",
             h.rate,
             h.p(0.50),

@@ -10,6 +10,7 @@ use std::time::Instant;
 use hearth::import::{ImportOptions, collect_files, import_files};
 use hearth_sqlite::SqliteStore;
 
+use crate::report::out;
 use crate::{median, test_data};
 
 /// Options of the import scenario.
@@ -41,19 +42,19 @@ pub async fn run(args: Args) -> Result<(), String> {
         hearth_no_validate.push(n as f64 / hearth_import(&files, false).await?);
     }
     let (c, h, hn) = (median(ceiling), median(hearth), median(hearth_no_validate));
-    println!(
+    out!(
         "import of {count} resources from {} file(s), median of {} run(s)",
         files.len(),
         args.runs
     );
-    println!("| side | resources/s | ratio to ceiling |");
-    println!("|---|---|---|");
-    println!("| ceiling: serde_json parse + raw SQLite insert, one transaction | {c:.0} | 1.00 |");
-    println!(
+    out!("| side | resources/s | ratio to ceiling |");
+    out!("|---|---|---|");
+    out!("| ceiling: serde_json parse + raw SQLite insert, one transaction | {c:.0} | 1.00 |");
+    out!(
         "| hearth import (schema validation on) | {h:.0} | {:.2} |",
         h / c
     );
-    println!("| hearth import --no-validate | {hn:.0} | {:.2} |", hn / c);
+    out!("| hearth import --no-validate | {hn:.0} | {:.2} |", hn / c);
     Ok(())
 }
 

@@ -9,10 +9,14 @@
 //! cargo run --release -p hearth-bench -- transaction
 //! cargo run --release -p hearth-bench -- search
 //! ```
+//!
+//! With `--record`, a scenario also appends its table to `BENCHMARKS.md` with the date,
+//! the machine (CPU model, cores, load) and the git commit.
 
 mod cold_start;
 mod http_load;
 mod import;
+mod report;
 mod search;
 mod startup;
 mod transaction;
@@ -28,6 +32,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     scenario: Scenario,
+    /// Append the printed table to BENCHMARKS.md with the date, machine and commit.
+    #[arg(long, global = true)]
+    record: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,14 +55,22 @@ enum Scenario {
 
 #[tokio::main]
 async fn main() {
-    let result = match Cli::parse().scenario {
-        Scenario::Import(args) => import::run(args).await,
-        Scenario::Http(args) => http_load::run(args).await,
-        Scenario::Startup(args) => startup::run(args).await,
-        Scenario::ColdStart(args) => cold_start::run(args).await,
-        Scenario::Transaction(args) => transaction::run(args).await,
-        Scenario::Search(args) => search::run(args).await,
+    let cli = Cli::parse();
+    let (name, result) = match cli.scenario {
+        Scenario::Import(args) => ("import", import::run(args).await),
+        Scenario::Http(args) => ("http", http_load::run(args).await),
+        Scenario::Startup(args) => ("startup", startup::run(args).await),
+        Scenario::ColdStart(args) => ("cold-start", cold_start::run(args).await),
+        Scenario::Transaction(args) => ("transaction", transaction::run(args).await),
+        Scenario::Search(args) => ("search", search::run(args).await),
     };
+    let result = result.and_then(|()| {
+        if cli.record {
+            report::record(name)
+        } else {
+            Ok(())
+        }
+    });
     if let Err(e) = result {
         eprintln!("hearth-bench: {e}");
         std::process::exit(1);

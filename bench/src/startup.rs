@@ -10,6 +10,7 @@ use hearth::import::{ImportOptions, collect_files, import_files};
 use hearth_interface::store::{ResourceStore, Write};
 use hearth_sqlite::SqliteStore;
 
+use crate::report::out;
 use crate::{hearth_binary, median, test_data};
 
 /// Options of the start-up scenario.
@@ -40,14 +41,14 @@ pub async fn run(args: Args) -> Result<(), String> {
         to_exit.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let (m, v) = (median(to_metadata), median(to_exit));
-    println!(
+    out!(
         "start-up with {total} resources in the store, median of {} run(s)",
         args.runs
     );
-    println!("| measure | ms | ratio to baseline |");
-    println!("|---|---|---|");
-    println!("| baseline: hearth --version (process start and exit) | {v:.1} | 1.0 |");
-    println!(
+    out!("| measure | ms | ratio to baseline |");
+    out!("|---|---|---|");
+    out!("| baseline: hearth --version (process start and exit) | {v:.1} | 1.0 |");
+    out!(
         "| hearth serve: start to first 200 from GET /metadata | {m:.1} | {:.1} |",
         m / v
     );

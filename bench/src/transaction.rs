@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::http_load::{Server, spawn_hearth};
 use crate::median;
+use crate::report::out;
 
 /// Options of the transaction scenario.
 #[derive(Debug, clap::Args)]
@@ -61,12 +62,12 @@ pub async fn run(args: Args) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let server: Server = spawn_hearth(dir.path())?;
     let client = reqwest::Client::new();
-    println!(
+    out!(
         "transaction Bundles (urn:uuid references) vs the same resources created one by one; median of {} run(s)",
         args.runs
     );
-    println!("| entries | transaction ms | entries/s | one-by-one entries/s | ratio |");
-    println!("|---|---|---|---|---|");
+    out!("| entries | transaction ms | entries/s | one-by-one entries/s | ratio |");
+    out!("|---|---|---|---|---|");
     let mut seed = 0;
     for &size in &args.sizes {
         let mut tx_ms = Vec::new();
@@ -94,7 +95,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         let ms = median(tx_ms);
         let tx_rate = size as f64 / (ms / 1000.0);
         let single = median(single_rate);
-        println!(
+        out!(
             "| {size} | {ms:.1} | {tx_rate:.0} | {single:.0} | {:.2} |",
             tx_rate / single
         );

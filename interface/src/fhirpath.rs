@@ -108,7 +108,11 @@ impl Expression {
         resource: &'a Value,
         focus: Node<'a>,
     ) -> Vec<Node<'a>> {
-        self.ast.eval(resource, &[focus])
+        let root = Root {
+            value: resource,
+            resource_type: resource_type(resource),
+        };
+        self.ast.eval(root, &[focus])
     }
 }
 
@@ -701,6 +705,36 @@ fn members<'a>(focus: &[Node<'a>], name: &str) -> Vec<Node<'a>> {
     out
 }
 
+/// The evaluated resource with its type, looked up once per evaluation: most R4 search
+/// expressions are unions of paths rooted at many resource types (`Condition.code |
+/// Observation.code | ...`), so every evaluation tests the root's type many times.
+#[derive(Clone, Copy)]
+struct Root<'a> {
+    value: &'a Value,
+    resource_type: Option<&'a str>,
+}
+
+impl Root<'_> {
+    /// Whether `node` is a resource of type `ty`: what a capitalised identifier at the
+    /// head of a path selects (see [`node_is`] for the matching rules).
+    fn is_resource_of_type(&self, node: &Node<'_>, ty: &str) -> bool {
+        let node_type = if std::ptr::eq(node.value, self.value) {
+            self.resource_type
+        } else {
+            resource_type(node.value)
+        };
+        let Some(node_type) = node_type else {
+            return false;
+        };
+        match node.fhir_type {
+            Some(t) => t.eq_ignore_ascii_case(ty),
+            None => ["Resource", "DomainResource", node_type]
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(ty)),
+        }
+    }
+}
+
 fn resource_type(value: &Value) -> Option<&str> {
     value.get("resourceType").and_then(Value::as_str)
 }
@@ -788,10 +822,10 @@ fn union<'a>(mut left: Vec<Node<'a>>, right: Vec<Node<'a>>) -> Vec<Node<'a>> {
 
 /// Resolves a node for `resolve()`: contained references to the contained resource,
 /// other References typed with the referenced resource type.
-fn resolve<'a>(root: &'a Value, node: Node<'a>) -> Option<Node<'a>> {
+fn resolve<'a>(root: Root<'a>, node: Node<'a>) -> Option<Node<'a>> {
     let reference = node.value.get("reference").and_then(Value::as_str);
     if let Some(id) = reference.and_then(|r| r.strip_prefix('#')) {
-        let contained = root.get("contained").and_then(Value::as_array)?;
+        let contained = root.value.get("contained").and_then(Value::as_array)?;
         return contained
             .iter()
             .find(|r| r.get("id").and_then(Value::as_str) == Some(id))
@@ -824,15 +858,15 @@ pub fn reference_type(reference: &str) -> Option<&str> {
 }
 
 impl Expr {
-    fn eval<'a>(&'a self, root: &'a Value, focus: &[Node<'a>]) -> Vec<Node<'a>> {
+    fn eval<'a>(&'a self, root: Root<'a>, focus: &[Node<'a>]) -> Vec<Node<'a>> {
         match self {
             Expr::Literal(value) => vec![Node::new(value)],
             Expr::Empty => Vec::new(),
             Expr::This => focus.to_vec(),
-            Expr::Root => vec![Node::new(root)],
+            Expr::Root => vec![Node::new(root.value)],
             Expr::Identifier(name) if name.starts_with(|c: char| c.is_ascii_uppercase()) => focus
                 .iter()
-                .filter(|n| resource_type(n.value).is_some() && node_is(n, name))
+                .filter(|n| root.is_resource_of_type(n, name))
                 .copied()
                 .collect(),
             Expr::Identifier(name) => members(focus, name),
@@ -875,7 +909,7 @@ fn binary_eval<'a>(op: BinOp, left: Vec<Node<'a>>, right: Vec<Node<'a>>) -> Vec<
 }
 
 impl Function {
-    fn apply<'a>(&'a self, root: &'a Value, input: Vec<Node<'a>>) -> Vec<Node<'a>> {
+    fn apply<'a>(&'a self, root: Root<'a>, input: Vec<Node<'a>>) -> Vec<Node<'a>> {
         let holds = |criteria: &'a Expr, node: &Node<'a>| {
             truth(&criteria.eval(root, &[*node])) == Some(true)
         };

@@ -115,12 +115,12 @@ pub fn extract(def: &SearchParamDef, resource: &Value) -> Vec<IndexValue> {
     out
 }
 
+/// The index values of one resource: each R4 search parameter that has values, with them.
+pub type IndexValues = Vec<(&'static SearchParamDef, Vec<IndexValue>)>;
+
 /// Extracts the index values of every R4 search parameter of `resource_type` that has
 /// values in `resource`: the write-time indexing entry point.
-pub fn extract_all(
-    resource_type: &str,
-    resource: &Value,
-) -> Vec<(&'static SearchParamDef, Vec<IndexValue>)> {
+pub fn extract_all(resource_type: &str, resource: &Value) -> IndexValues {
     SearchParamRegistry::r4()
         .for_type(resource_type)
         .filter_map(|def| {

@@ -4,25 +4,66 @@
 //! Serializing is the costliest part of a write; preparing lets callers do it on any thread
 //! (import parses and prepares on every core) so that a store's serialized write section
 //! only joins three strings. The prepared form also answers "is this the stored content?"
-//! by comparing bytes, without parsing the stored version.
+//! by comparing bytes, without parsing the stored version. A resource prepared with
+//! [`PreparedResource::new_indexed`] also carries its search index values, extracted from
+//! the parsed value the caller already holds, so a store that indexes need not parse the
+//! serialized form again.
 
 use serde_json::{Map, Value};
 
 use crate::id::ResourceId;
+use crate::index::{IndexValues, extract_all};
 use crate::instant::Instant;
 
 /// A resource ready to be stored: `head` + `"versionId":…,"lastUpdated":…` + `tail`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Equality compares the content only, not the optional index values.
+#[derive(Debug, Clone)]
 pub struct PreparedResource {
     head: String,
     tail: String,
+    index: Option<IndexValues>,
 }
+
+impl PartialEq for PreparedResource {
+    fn eq(&self, other: &Self) -> bool {
+        self.head == other.head && self.tail == other.tail
+    }
+}
+
+impl Eq for PreparedResource {}
 
 impl PreparedResource {
     /// Prepares `resource` for storage under `id`: `resourceType`, `id` and `meta` first,
     /// the client's `meta.versionId`/`meta.lastUpdated` dropped (the store sets them), every
     /// other element kept in its order.
     pub fn new(resource: Value, id: &ResourceId) -> Self {
+        Self::prepare(resource, id, None)
+    }
+
+    /// Prepares like [`PreparedResource::new`] and extracts the index values of every R4
+    /// search parameter of `resource_type` from the resource as it will be stored, except
+    /// `_lastUpdated`, which depends on the time of the write (see
+    /// [`crate::index::extract_all`]). Extraction runs on the calling thread: import
+    /// parses, validates and indexes on every core this way.
+    pub fn new_indexed(mut resource: Value, resource_type: &str, id: &ResourceId) -> Self {
+        if let Value::Object(map) = &mut resource {
+            map.insert("id".to_owned(), Value::String(id.to_string()));
+            if let Some(Value::Object(meta)) = map.get_mut("meta") {
+                meta.remove("versionId");
+                meta.remove("lastUpdated");
+            }
+        }
+        let mut index = extract_all(resource_type, &resource);
+        index.retain(|(def, _)| def.code != "_lastUpdated");
+        Self::prepare(resource, id, Some(index))
+    }
+
+    /// Takes the index values extracted by [`PreparedResource::new_indexed`], if any.
+    pub fn take_index(&mut self) -> Option<IndexValues> {
+        self.index.take()
+    }
+
+    fn prepare(resource: Value, id: &ResourceId, index: Option<IndexValues>) -> Self {
         let mut fields = match resource {
             Value::Object(map) => map,
             _ => Map::new(),
@@ -44,7 +85,7 @@ impl PreparedResource {
         tail.push('}');
         push_members(&mut tail, fields);
         tail.push('}');
-        Self { head, tail }
+        Self { head, tail, index }
     }
 
     /// The stored JSON of version `version` written at `last_updated`.
@@ -88,6 +129,7 @@ fn push_members(out: &mut String, members: Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::IndexValue;
     use serde_json::json;
 
     fn id(s: &str) -> ResourceId {
@@ -111,6 +153,42 @@ mod tests {
         assert!(
             body.starts_with("{\"resourceType\":\"Patient\",\"id\":\"p1\",\"meta\":{\"versionId\"")
         );
+    }
+
+    #[test]
+    fn indexed_preparation_extracts_what_the_stored_body_holds() {
+        let resource = json!({"resourceType": "Patient", "id": "old",
+            "meta": {"versionId": "4", "lastUpdated": "2001-01-01T00:00:00Z", "tag": [{"code": "t"}]},
+            "name": [{"family": "Doe"}], "birthDate": "1970"});
+        let mut p = PreparedResource::new_indexed(resource.clone(), "Patient", &id("p1"));
+        assert_eq!(p, PreparedResource::new(resource, &id("p1")));
+        let stored: Value = serde_json::from_str(&p.finish(2, Instant(5))).unwrap();
+        let mut expected = extract_all("Patient", &stored);
+        expected.retain(|(def, _)| def.code != "_lastUpdated");
+        let index = p.take_index().expect("index values");
+        let codes = |v: &IndexValues| v.iter().map(|(d, _)| d.code.clone()).collect::<Vec<_>>();
+        assert_eq!(codes(&index), codes(&expected));
+        assert!(codes(&index).contains(&"_id".to_owned()));
+        // Full text is a bag of words: the order of the fields it came from may differ.
+        let values = |v: &IndexValues| -> Vec<Vec<IndexValue>> {
+            v.iter()
+                .map(|(_, values)| {
+                    values
+                        .iter()
+                        .map(|value| match value {
+                            IndexValue::Text(text) => {
+                                let mut lines: Vec<&str> = text.lines().collect();
+                                lines.sort_unstable();
+                                IndexValue::Text(lines.join("\n"))
+                            }
+                            other => other.clone(),
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        assert_eq!(values(&index), values(&expected));
+        assert!(p.take_index().is_none());
     }
 
     #[test]

@@ -127,6 +127,23 @@ impl Write {
         }
     }
 
+    /// An upsert like [`Write::upsert`] whose resource also carries its search index
+    /// values, extracted on the calling thread ([`PreparedResource::new_indexed`]).
+    pub fn upsert_indexed(
+        resource_type: ResourceType,
+        id: ResourceId,
+        resource: serde_json::Value,
+        precondition: Precondition,
+    ) -> Self {
+        let prepared = PreparedResource::new_indexed(resource, resource_type.as_str(), &id);
+        Self {
+            resource_type,
+            id,
+            action: WriteAction::Upsert(prepared),
+            precondition,
+        }
+    }
+
     /// A logical deletion.
     pub fn delete(resource_type: ResourceType, id: ResourceId, precondition: Precondition) -> Self {
         Self {
@@ -269,4 +286,21 @@ pub trait ResourceStore: Send + Sync + Debug + 'static {
 
     /// A page of current, non-deleted resources of one type, in order of their last change.
     async fn scan(&self, query: &ScanQuery) -> Result<Page>;
+
+    /// Tells the store that a bulk load (`hearth import`) starts or ends, so that it may
+    /// defer work it can do faster at once at the end (the embedded backend builds its
+    /// search indexes of an empty store then). Every write stays durable, atomic and
+    /// searchable at once either way. The default does nothing.
+    async fn bulk_load(&self, _phase: BulkLoad) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The phases of a bulk load, see [`ResourceStore::bulk_load`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkLoad {
+    /// Before the first write of the load.
+    Start,
+    /// After the last write of the load, also when it failed.
+    End,
 }

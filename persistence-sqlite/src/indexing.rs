@@ -16,7 +16,8 @@
 //! - `ix_date (pid, start, end, ts)`: inclusive milliseconds;
 //! - `ix_quantity (pid, lo, hi, system, code, unit, ts)`: numbers and quantities,
 //!   `lo`/`hi` the compared range (the value twice for a number or a quantity with a value,
-//!   a Range's bounds otherwise);
+//!   a Range's bounds otherwise; ranges are also indexed on `hi`, so comparisons with
+//!   the upper bound find points by `lo` and ranges by `hi`);
 //! - `ix_uri (pid, uri, ts)`;
 //! - `ix_composite`: composite parameters, one row per component value (see the
 //!   `composite_index` module);
@@ -26,7 +27,8 @@
 //! code). Every `ix_` table is clustered on `(ts, pid, seq)` (`seq` numbers the rows of one
 //! version): writes append, removal, `:missing` and `:not` read one short key range. One
 //! index leading on `(pid, <value>)` serves lookups; it ends with the primary key, so equal
-//! values come in `ts` order. A reference that is exactly `Type/id` is stored without its
+//! values come in `ts` order. Date and quantity indexes hold both bounds (`start`/`end`,
+//! `lo`/`hi`), so range tests read no table row. A reference that is exactly `Type/id` is stored without its
 //! text (a search for that text finds it by type and id), which keeps the index on the
 //! text of other references small.
 
@@ -69,14 +71,18 @@ CREATE TABLE IF NOT EXISTS ix_date (
     start INTEGER NOT NULL, end INTEGER NOT NULL,
     PRIMARY KEY (ts, pid, seq)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ix_date_value ON ix_date (pid, start);
-CREATE INDEX IF NOT EXISTS ix_date_end ON ix_date (pid, end);
+DROP INDEX IF EXISTS ix_date_value;
+DROP INDEX IF EXISTS ix_date_end;
+CREATE INDEX IF NOT EXISTS ix_date_start_end ON ix_date (pid, start, end);
+CREATE INDEX IF NOT EXISTS ix_date_end_start ON ix_date (pid, end, start);
 CREATE TABLE IF NOT EXISTS ix_quantity (
     ts INTEGER NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,
     lo REAL, hi REAL, system TEXT, code TEXT, unit TEXT,
     PRIMARY KEY (ts, pid, seq)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ix_quantity_value ON ix_quantity (pid, lo);
+DROP INDEX IF EXISTS ix_quantity_value;
+CREATE INDEX IF NOT EXISTS ix_quantity_bounds ON ix_quantity (pid, lo, hi);
+CREATE INDEX IF NOT EXISTS ix_quantity_span ON ix_quantity (pid, hi) WHERE lo IS NOT hi;
 CREATE TABLE IF NOT EXISTS ix_uri (
     ts INTEGER NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,
     uri TEXT NOT NULL,
@@ -84,6 +90,39 @@ CREATE TABLE IF NOT EXISTS ix_uri (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ix_uri_value ON ix_uri (pid, uri);
 ";
+
+/// The value indexes of the index tables: what a bulk load into an empty store builds
+/// at its end ([`drop_value_indexes`], then [`SCHEMA`] again) rather than row by row.
+const VALUE_INDEXES: [&str; 10] = [
+    "ix_string_value",
+    "ix_token_value",
+    "ix_reference_target",
+    "ix_reference_text",
+    "ix_date_start_end",
+    "ix_date_end_start",
+    "ix_quantity_bounds",
+    "ix_quantity_span",
+    "ix_uri_value",
+    "ix_composite_value",
+];
+
+/// Drops the value indexes when no current version is indexed yet, and tells whether it
+/// did. Searches stay correct without them (slower); [`SCHEMA`] creates them again,
+/// which opening a store also does after a crash.
+pub(crate) fn drop_value_indexes(conn: &Connection) -> Result<bool> {
+    let empty: bool = conn
+        .query_row("SELECT NOT EXISTS (SELECT 1 FROM current)", [], |r| {
+            r.get(0)
+        })
+        .map_err(db_error)?;
+    if empty {
+        for index in VALUE_INDEXES {
+            conn.execute(&format!("DROP INDEX IF EXISTS {index}"), [])
+                .map_err(db_error)?;
+        }
+    }
+    Ok(empty)
+}
 
 /// The index tables, for removal.
 const TABLES: [&str; 7] = [
@@ -97,7 +136,7 @@ const TABLES: [&str; 7] = [
 ];
 
 /// The index values of every parameter of one resource.
-pub(crate) type Extracted = Vec<(&'static SearchParamDef, Vec<IndexValue>)>;
+pub(crate) type Extracted = hearth_interface::index::IndexValues;
 
 /// Extracts the index values of a stored body.
 pub(crate) fn extract_body(resource_type: ResourceType, body: &str) -> Result<Extracted> {

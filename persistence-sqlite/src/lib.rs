@@ -31,4 +31,4 @@ mod search;
 mod store;
 
 pub use search::SqliteSearch;
-pub use store::SqliteStore;
+pub use store::{DATABASE_FILE, SqliteStore};

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use hearth_interface::instant::Instant;
 use hearth_interface::store::{
-    ChangeKind, HistoryQuery, HistoryScope, Page, Precondition, ResourceStore, ScanQuery,
+    BulkLoad, ChangeKind, HistoryQuery, HistoryScope, Page, Precondition, ResourceStore, ScanQuery,
     StoredResource, Write, WriteAction, WriteOutcome, WriteResult,
 };
 use hearth_interface::{Error, IssueKind, ResourceId, ResourceType, Result};
@@ -39,6 +39,8 @@ struct Inner {
 struct Writer {
     conn: Connection,
     clock: MonotonicClock,
+    /// A bulk load dropped the value indexes, to build them when it ends.
+    deferred_indexes: bool,
 }
 
 impl SqliteStore {
@@ -67,6 +69,7 @@ impl SqliteStore {
         let writer = Writer {
             conn,
             clock: MonotonicClock::starting_after(last),
+            deferred_indexes: false,
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -114,7 +117,7 @@ impl SqliteStore {
         run_blocking(move || {
             let locked = |writes: &mut PreparedWrites<'_>| {
                 let mut guard = inner.writer.lock().map_err(poisoned)?;
-                let Writer { conn, clock } = &mut *guard;
+                let Writer { conn, clock, .. } = &mut *guard;
                 let tx = conn
                     .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                     .map_err(db_error)?;
@@ -164,11 +167,12 @@ const PIPELINE_MIN: usize = 32;
 /// How many extracted writes may wait for the writer.
 const PIPELINE_DEPTH: usize = 256;
 
-fn prepare_write(write: Write) -> Result<PreparedWrite> {
-    let extracted = match &write.action {
-        WriteAction::Upsert(resource) => {
-            Some(indexing::extract_prepared(write.resource_type, resource)?)
-        }
+fn prepare_write(mut write: Write) -> Result<PreparedWrite> {
+    let extracted = match &mut write.action {
+        WriteAction::Upsert(resource) => match resource.take_index() {
+            Some(index) => Some(index),
+            None => Some(indexing::extract_prepared(write.resource_type, resource)?),
+        },
         WriteAction::Delete => None,
     };
     Ok((write, extracted))
@@ -236,15 +240,19 @@ pub(crate) fn row_to_stored(row: &Row<'_>) -> rusqlite::Result<StoredResource> {
     })
 }
 
-fn latest(conn: &Connection, ty: ResourceType, id: &ResourceId) -> Result<Option<StoredResource>> {
-    conn.prepare_cached(&format!(
+fn latest_sql() -> String {
+    format!(
         "SELECT {COLUMNS} FROM versions WHERE type = ?1 AND id = ?2 ORDER BY version DESC LIMIT 1"
-    ))
-    .and_then(|mut s| {
-        s.query_row(params![ty.as_str(), id.as_str()], row_to_stored)
-            .optional()
-    })
-    .map_err(db_error)
+    )
+}
+
+fn latest(conn: &Connection, ty: ResourceType, id: &ResourceId) -> Result<Option<StoredResource>> {
+    conn.prepare_cached(&latest_sql())
+        .and_then(|mut s| {
+            s.query_row(params![ty.as_str(), id.as_str()], row_to_stored)
+                .optional()
+        })
+        .map_err(db_error)
 }
 
 /// Applies one write inside an open transaction. Nothing is written when it fails.
@@ -500,6 +508,31 @@ impl ResourceStore for SqliteStore {
         self.with_reader(move |conn| history(conn, &query)).await
     }
 
+    /// A bulk load into a store without current resources drops the value indexes of the
+    /// search tables and builds them at its end, sorted at once, which costs about half of
+    /// maintaining them row by row. Index rows are still written with each version, so
+    /// searches during the load are correct (they scan). After a crash, opening the store
+    /// builds the missing indexes.
+    async fn bulk_load(&self, phase: BulkLoad) -> Result<()> {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let mut guard = inner.writer.lock().map_err(poisoned)?;
+            let writer = &mut *guard;
+            match phase {
+                BulkLoad::Start if !writer.deferred_indexes => {
+                    writer.deferred_indexes = indexing::drop_value_indexes(&writer.conn)?;
+                }
+                BulkLoad::End if writer.deferred_indexes => {
+                    schema::migrate(&writer.conn).map_err(db_error)?;
+                    writer.deferred_indexes = false;
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn scan(&self, query: &ScanQuery) -> Result<Page> {
         let query = query.clone();
         self.with_reader(move |conn| {
@@ -601,4 +634,99 @@ fn history(conn: &Connection, query: &HistoryQuery) -> Result<Page> {
         next_cursor,
         total,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+    use serde_json::json;
+
+    /// Cached statements must not be recompiled on every use: a write runs the version
+    /// lookup once and should prepare it once.
+    #[tokio::test]
+    async fn repeated_writes_reuse_compiled_statements() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let patient = ResourceType::parse("Patient").expect("type");
+        for i in 0..5 {
+            let write = Write::upsert(
+                patient,
+                ResourceId::parse(&format!("p{i}")).expect("id"),
+                json!({"resourceType": "Patient", "name": [{"family": "Doe"}]}),
+                Precondition::None,
+            );
+            store.write(write).await.expect("write");
+        }
+        let guard = store.inner.writer.lock().expect("lock");
+        let lookup = guard.conn.prepare_cached(&latest_sql()).expect("cached");
+        assert_eq!(lookup.get_status(StatementStatus::RePrepare), 0);
+    }
+
+    fn value_indexes(store: &SqliteStore) -> i64 {
+        let guard = store.inner.writer.lock().expect("lock");
+        guard
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'ix_%'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("indexes")
+    }
+
+    async fn put_patient(store: &SqliteStore, id: &str) {
+        let write = Write::upsert(
+            ResourceType::parse("Patient").expect("type"),
+            ResourceId::parse(id).expect("id"),
+            json!({"resourceType": "Patient", "gender": "male"}),
+            Precondition::None,
+        );
+        store.write(write).await.expect("write");
+    }
+
+    #[tokio::test]
+    async fn bulk_loads_into_an_empty_store_build_the_value_indexes_at_the_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let all = value_indexes(&store);
+        assert!(all >= 9);
+        store.bulk_load(BulkLoad::Start).await.expect("start");
+        assert_eq!(value_indexes(&store), 0);
+        put_patient(&store, "a").await;
+        store.bulk_load(BulkLoad::End).await.expect("end");
+        assert_eq!(value_indexes(&store), all);
+        // A store that holds resources keeps its indexes.
+        store.bulk_load(BulkLoad::Start).await.expect("start again");
+        assert_eq!(value_indexes(&store), all);
+        store.bulk_load(BulkLoad::End).await.expect("end again");
+        // A load that never ended (a crash) gets its indexes when the store opens again.
+        let other = tempfile::tempdir().expect("tempdir");
+        let crashed = SqliteStore::open(other.path()).expect("open");
+        crashed.bulk_load(BulkLoad::Start).await.expect("start");
+        put_patient(&crashed, "b").await;
+        drop(crashed);
+        assert_eq!(
+            value_indexes(&SqliteStore::open(other.path()).expect("reopen")),
+            all
+        );
+    }
+
+    #[test]
+    fn new_stores_use_large_pages_in_wal_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let guard = store.inner.writer.lock().expect("lock");
+        let pragma = |name: &str| -> String {
+            guard
+                .conn
+                .query_row(&format!("PRAGMA {name}"), [], |r| {
+                    r.get::<_, rusqlite::types::Value>(0)
+                })
+                .map(|v| format!("{v:?}"))
+                .expect("pragma")
+        };
+        assert_eq!(pragma("page_size"), "Integer(16384)");
+        assert_eq!(pragma("journal_mode"), "Text(\"wal\")");
+    }
 }

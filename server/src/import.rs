@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hearth_interface::store::{Precondition, ResourceStore, Write, WriteOutcome};
+use hearth_interface::store::{BulkLoad, Precondition, ResourceStore, Write, WriteOutcome};
 use hearth_interface::validate::{JsonSchemaValidator, Validator};
 use hearth_interface::{ResourceId, ResourceType};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -196,14 +196,27 @@ pub async fn import_files(
     let mut report = ImportReport::default();
     let mut pending: BTreeMap<u64, ParsedChunk> = BTreeMap::new();
     let mut next_seq = 0;
-    while let Some(chunk) = parsed_rx.recv().await {
+    let store_error = |e: hearth_interface::Error| format!("the store failed: {e}");
+    store
+        .bulk_load(BulkLoad::Start)
+        .await
+        .map_err(store_error)?;
+    let mut applied = Ok(());
+    'chunks: while let Some(chunk) = parsed_rx.recv().await {
         pending.insert(chunk.seq, chunk);
         while let Some(chunk) = pending.remove(&next_seq) {
             next_seq += 1;
-            apply_chunk(store.as_ref(), chunk, &mut report).await?;
+            applied = apply_chunk(store.as_ref(), chunk, &mut report).await;
+            if applied.is_err() {
+                break 'chunks;
+            }
             bar.set_position(bytes_read.load(Ordering::Relaxed));
         }
     }
+    drop(parsed_rx);
+    let ended = store.bulk_load(BulkLoad::End).await.map_err(store_error);
+    applied?;
+    ended?;
     bar.finish_and_clear();
     reader
         .join()
@@ -451,5 +464,10 @@ pub fn parse_line(text: &str, validator: Option<&JsonSchemaValidator>) -> Result
             ));
         }
     }
-    Ok(Write::upsert(resource_type, id, value, Precondition::None))
+    Ok(Write::upsert_indexed(
+        resource_type,
+        id,
+        value,
+        Precondition::None,
+    ))
 }

@@ -239,7 +239,7 @@ impl Source for Sorted<'_> {
                      v.change AS r_change, v.body AS r_body{} \
                      FROM current c JOIN versions v ON v.ts = c.ts WHERE {}",
                     columns.concat(),
-                    plan.where_sql(&mut b)
+                    plan.where_sql(&mut b, true)
                 )
             })
             .collect();

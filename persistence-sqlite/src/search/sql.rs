@@ -77,17 +77,9 @@ pub(super) fn filter_sql(filter: &Filter, ty: &str, b: &mut Binder, drive: bool)
         }
         Condition::AnyOf(queries) => {
             let pid = b.int(param);
-            // One SELECT per alternative, so that each can use the value index (SQLite
-            // would scan all the parameter's rows for an OR of them).
-            let selects: Vec<String> = queries
-                .iter()
-                .flat_map(|q| alternatives_sql(q, b))
-                .map(|test| format!("SELECT x.ts FROM {table} x WHERE x.pid = {pid} AND ({test})"))
-                .collect();
-            if selects.is_empty() {
-                "0".to_owned()
-            } else {
-                format!("c.ts IN ({})", selects.join(" UNION ALL "))
+            match matching_versions_sql(queries, table, &pid, b) {
+                Some(selects) => format!("c.ts IN ({selects})"),
+                None => "0".to_owned(),
             }
         }
         Condition::NoneOf(queries) => {
@@ -98,6 +90,45 @@ pub(super) fn filter_sql(filter: &Filter, ty: &str, b: &mut Binder, drive: bool)
             )
         }
     }
+}
+
+/// The `ts` of the index rows of parameter `pid` in `table` that match any of `queries`
+/// (a version may come more than once), or `None` when no row can match. One SELECT per
+/// alternative, so that each can use the value index (SQLite would scan all the
+/// parameter's rows for an OR of them).
+fn matching_versions_sql(
+    queries: &[ValueQuery],
+    table: &str,
+    pid: &str,
+    b: &mut Binder,
+) -> Option<String> {
+    let selects: Vec<String> = queries
+        .iter()
+        .flat_map(|q| alternatives_sql(q, b))
+        .map(|test| format!("SELECT x.ts FROM {table} x WHERE x.pid = {pid} AND ({test})"))
+        .collect();
+    (!selects.is_empty()).then(|| selects.join(" UNION ALL "))
+}
+
+/// A query counting the current versions of type `ty` that pass `filter`, from the index
+/// rows alone, when the filter is a positive one: the index holds rows of current versions
+/// only, and `pid` names the type, so no join with `current` is needed.
+pub(super) fn index_count_sql(filter: &Filter, ty: &str, b: &mut Binder) -> Option<String> {
+    Some(match index_rows_sql(filter, ty, b)? {
+        Some(selects) => format!("SELECT COUNT(*) FROM (SELECT DISTINCT ts FROM ({selects}))"),
+        None => "SELECT 0".to_owned(),
+    })
+}
+
+/// The `ts` of the index rows matching a positive `filter` on type `ty` (see
+/// [`matching_versions_sql`]), `Some(None)` when none can match, `None` for other filters.
+pub(super) fn index_rows_sql(filter: &Filter, ty: &str, b: &mut Binder) -> Option<Option<String>> {
+    let Condition::AnyOf(queries) = &filter.condition else {
+        return None;
+    };
+    let table = table_for(filter.def.kind);
+    let pid = b.int(crate::indexing::param_id(ty, &filter.def.code));
+    Some(matching_versions_sql(queries, table, &pid, b))
 }
 
 /// Whether a condition likely matches few resources: equality on values that are rarely
@@ -147,7 +178,35 @@ pub(super) fn alternatives_sql(query: &ValueQuery, b: &mut Binder) -> Vec<String
                 b.text(ty)
             ),
         ],
+        ValueQuery::Number { prefix, number } => number_alternatives(*prefix, number, b),
+        ValueQuery::Quantity {
+            prefix,
+            number,
+            unit,
+        } => number_alternatives(*prefix, number, b)
+            .into_iter()
+            .map(|test| format!("{} AND ({test})", unit_sql(unit, b)))
+            .collect(),
         _ => vec![value_sql(query, b)],
+    }
+}
+
+/// [`number_sql`] as tests of which any must hold, each led by a bound the value indexes
+/// can range over: tests on the upper bound `hi` split into points (`lo = hi`, found by
+/// `lo`) and ranges (`lo IS NOT hi`, found by the partial index on `hi`).
+fn number_alternatives(prefix: Prefix, query: &Decimal, b: &mut Binder) -> Vec<String> {
+    let on_hi = |op: &str, bound: f64, b: &mut Binder| {
+        let v = b.real(bound);
+        vec![
+            format!("x.lo {op} {v} AND x.hi {op} {v}"),
+            format!("x.hi {op} {v} AND x.lo IS NOT x.hi"),
+        ]
+    };
+    match prefix {
+        Prefix::Gt => on_hi(">", query.value, b),
+        Prefix::Ge => on_hi(">=", query.value, b),
+        Prefix::Eb => on_hi("<", query.low, b),
+        _ => vec![number_sql(prefix, query, b)],
     }
 }
 

@@ -399,6 +399,8 @@ fn quantity_units_and_ranges() {
     }];
     let r = |v: &str| check("Observation", "value-quantity", v, &range);
     assert!(r("gt15") && r("lt15") && r("sa9") && !r("sa10") && r("eb21") && !r("eq15"));
+    assert!(!r("gt20") && r("ge20") && !r("eb20") && r("ge19.5") && !r("ge21"));
+    assert!(q("ge70") && !q("gt70") && q("eb71") && !q("eb70") && q("gt69.9||kg"));
 }
 
 #[test]
