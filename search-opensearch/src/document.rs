@@ -202,7 +202,7 @@ impl Fields {
                     "lo": lo, "hi": hi, "system": system, "code": code, "unit": unit
                 }));
             }
-            IndexValue::Position { .. } | IndexValue::Composite(_) => {}
+            IndexValue::Position { .. } | IndexValue::Composite(_) | IndexValue::Text(_) => {}
         }
     }
 

@@ -4,22 +4,46 @@
 
 use hearth_interface::search::criteria::{
     Condition, Decimal, Filter, Prefix, ReferenceQuery, StringMode, SystemMatch, TokenQuery,
-    TypePlan, UnitQuery, UriMode, ValueQuery,
+    TypePlan, UnitQuery, UriMode, ValueQuery, fulltext_column,
 };
+use hearth_interface::{Error, IssueKind, Result};
 use serde_json::{Value, json};
 
 use crate::document::{SEP, id_key, of_type_key, reference_key, target_key};
 use crate::mapping::field;
 
+/// Whether this engine searches parameter `code` of type `kind`: composite parameters and
+/// the full-text `_text` and `_content` are not indexed yet.
+pub fn is_supported(code: &str, kind: &str) -> bool {
+    kind != "composite" && fulltext_column(code).is_none()
+}
+
 /// The query matching the live documents of every plan: one branch per type (its type,
 /// its filters, and one of its compartment memberships).
-pub fn plans_query(plans: &[TypePlan]) -> Value {
+///
+/// # Errors
+/// `NotSupported` for a parameter this engine does not search ([`is_supported`]).
+pub fn plans_query(plans: &[TypePlan]) -> Result<Value> {
+    for filter in plans.iter().flat_map(|p| p.filters.iter().chain(&p.any_of)) {
+        let def = filter.def;
+        if !is_supported(&def.code, def.kind.as_str()) {
+            return Err(Error::new(
+                IssueKind::NotSupported,
+                format!(
+                    "search parameter '{}' ({} type) is not supported by the OpenSearch backend yet",
+                    def.code,
+                    def.kind.as_str()
+                ),
+            )
+            .at(def.code.clone()));
+        }
+    }
     let branches: Vec<Value> = plans.iter().map(plan_query).collect();
     let types = match branches.as_slice() {
         [one] => one.clone(),
         _ => json!({"bool": {"should": branches, "minimum_should_match": 1}}),
     };
-    json!({"bool": {"filter": [{"term": {"deleted": false}}, types]}})
+    Ok(json!({"bool": {"filter": [{"term": {"deleted": false}}, types]}}))
 }
 
 fn plan_query(plan: &TypePlan) -> Value {
@@ -45,6 +69,8 @@ pub fn filter_query(filter: &Filter) -> Value {
         Condition::NoneOf(queries) => {
             json!({"bool": {"must_not": [any_value(&path, queries)]}})
         }
+        // Refused by `plans_query`.
+        Condition::FullText { .. } => json!({"match_none": {}}),
     }
 }
 
@@ -181,8 +207,10 @@ fn value_query(path: &str, query: &ValueQuery) -> Value {
             all.push(number_query(path, *prefix, number));
             nested(path, json!({"bool": {"filter": all}}))
         }
-        // Key lookups, answered above.
-        ValueQuery::OfType { .. } | ValueQuery::Reference(_) => json!({"match_none": {}}),
+        // Key lookups, answered above; composites are refused by `plans_query`.
+        ValueQuery::OfType { .. } | ValueQuery::Reference(_) | ValueQuery::Composite(_) => {
+            json!({"match_none": {}})
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use hearth_interface::search_params::SearchParamDef;
 use hearth_interface::store::{Precondition, ResourceStore, StoredResource, Write};
 use hearth_interface::{ResourceId, ResourceType};
 use hearth_search_opensearch::{
-    OpenSearchClient, OpenSearchConfig, OpenSearchIndexer, OpenSearchSearch,
+    OpenSearchClient, OpenSearchConfig, OpenSearchIndexer, OpenSearchSearch, query,
 };
 use hearth_sqlite::{SqliteSearch, SqliteStore};
 use hearth_testkit::{OsMem, unique_name};
@@ -115,6 +115,7 @@ async fn compartments_agree(
         count: 1000,
         cursor: None,
         total: TotalMode::Accurate,
+        sort: Vec::new(),
     };
     let patients = stored
         .iter()
@@ -155,6 +156,7 @@ async fn run(
         count: 1000,
         cursor: None,
         total: TotalMode::Accurate,
+        sort: Vec::new(),
     };
     engine
         .search(&SearchScope::Type(ty), &query)
@@ -178,7 +180,7 @@ fn searches(stored: &[StoredResource]) -> Vec<Search> {
         let body: Value =
             serde_json::from_str(version.body.as_deref().expect("body")).expect("json");
         for (def, values) in extract_all(ty.as_str(), &body) {
-            if !is_searchable(def) {
+            if !is_searchable(def) || !query::is_supported(&def.code, def.kind.as_str()) {
                 continue;
             }
             let made = done.entry((ty, def.code.clone())).or_default();

@@ -76,6 +76,7 @@ async fn found(search: &OpenSearchSearch, criteria: &[(&str, &str)]) -> Vec<(Str
         count: 100,
         cursor: None,
         total: TotalMode::Accurate,
+        sort: Vec::new(),
     };
     let page = search
         .search(&SearchScope::Type(patient()), &query)

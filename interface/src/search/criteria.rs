@@ -16,16 +16,21 @@
 //!   `:[Type]` and `:identifier`;
 //! - uri: exact, `:below`, `:above`;
 //! - date, number, quantity: the prefixes `eq ne gt lt ge le sa eb ap`; quantities
-//!   also `number|system|code` and `number||code`.
+//!   also `number|system|code` and `number||code`;
+//! - composite: `part$part…`, each part with its component's type semantics, matched
+//!   by one item of the base expression;
+//! - `_text` and `_content`: every word of a value as the start of a word of the
+//!   narrative or of all string content ([`crate::fulltext`]).
 //!
 //! Scopes ([`plan`]): one type, several or all types, and the Patient compartment (the
 //! target type's compartment parameters, ORed, must reference the patient; the Patient
 //! itself belongs to its own compartment).
 //!
 //! Chains, `_has` and `_include` are resolved by the router before an engine is asked.
-//! `_sort`, `_text`, composite and special parameters are rejected as not supported yet.
+//! Special parameters (`near`, …) are rejected as not supported yet.
 
 use crate::compartment;
+use crate::fulltext::{CONTENT, TEXT, query_words};
 use crate::id::{all_resource_types, truncate_for_message};
 use crate::index::{normalize_string, parse_date_range, parse_decimal_range};
 use crate::search::{Criterion, SearchScope, SupportedParam};
@@ -33,13 +38,10 @@ use crate::search_params::{SearchParamDef, SearchParamRegistry, SearchParamType}
 use crate::{Error, ResourceType, Result};
 
 /// Parameters that exist in FHIR but need machinery no engine has yet.
-pub const UNSUPPORTED_PARAMS: [&str; 11] = [
+pub const UNSUPPORTED_PARAMS: [&str; 8] = [
     "_has",
     "_include",
     "_revinclude",
-    "_sort",
-    "_text",
-    "_content",
     "_list",
     "_query",
     "_filter",
@@ -166,11 +168,10 @@ pub struct Filter {
 
 /// Whether a parameter is one the engines can search.
 pub fn is_searchable(def: &SearchParamDef) -> bool {
-    let kind_ok = !matches!(
-        def.kind,
-        SearchParamType::Composite | SearchParamType::Special
-    );
-    kind_ok && def.expression.is_some() && !UNSUPPORTED_PARAMS.contains(&def.code.as_str())
+    let has_values = def.expression.is_some() || fulltext_column(&def.code).is_some();
+    def.kind != SearchParamType::Special
+        && has_values
+        && !UNSUPPORTED_PARAMS.contains(&def.code.as_str())
 }
 
 /// Resolves and parses every criterion; the first bad one fails the search.
@@ -239,7 +240,8 @@ fn key(name: &str, modifier: Option<&str>) -> String {
     }
 }
 
-fn invalid_at(name: &str, message: String) -> Error {
+/// An `Invalid` error about parameter `name`.
+pub fn invalid_at(name: &str, message: String) -> Error {
     Error::invalid(message).at(name)
 }
 
@@ -255,6 +257,9 @@ fn parse_condition(
             name,
             format!("search parameter '{name}' has an empty value"),
         ));
+    }
+    if let Some(column) = fulltext_column(name) {
+        return parse_fulltext(name, column, modifier, values);
     }
     match modifier {
         Some("missing") => parse_missing(name, values),
@@ -311,6 +316,7 @@ fn parse_value(def: &SearchParamDef, modifier: Option<&str>, value: &str) -> Res
         (SearchParamType::Date, None) => parse_date(name, value, now_ms()),
         (SearchParamType::Number, None) => parse_number(name, value),
         (SearchParamType::Quantity, None) => parse_quantity(name, value),
+        (SearchParamType::Composite, None) => parse_composite(def, value),
         (kind, modifier) => Err(unsupported_modifier(name, kind, modifier)),
     }
 }
@@ -545,6 +551,103 @@ fn parse_quantity(name: &str, value: &str) -> Result<ValueQuery> {
 }
 
 // ---------------------------------------------------------------------------
+// Composite parameters: `code-value-quantity=http://loinc.org|8480-6$gt100` is parsed
+// part by part with each component's own type (prefixes apply to its quantity part).
+
+/// Parses `part$part…` of composite parameter `def`: one part per component, each by the
+/// component's type.
+fn parse_composite(def: &SearchParamDef, value: &str) -> Result<ValueQuery> {
+    let name = def.code.as_str();
+    let parts = split_dollars(value);
+    if parts.len() != def.components.len() {
+        let expected = format!("{} values separated by '$'", def.components.len());
+        return Err(bad_value(name, value, &expected));
+    }
+    let registry = SearchParamRegistry::r4();
+    let mut queries = Vec::with_capacity(parts.len());
+    for (component, part) in def.components.iter().zip(&parts) {
+        let component_def = registry.by_url(&component.definition).ok_or_else(|| {
+            Error::invalid(format!(
+                "search parameter '{name}' has an unknown component {}",
+                component.definition
+            ))
+        })?;
+        if part.is_empty() {
+            return Err(bad_value(name, value, "a value for every component"));
+        }
+        let query = parse_value(component_def, None, part)
+            .map_err(|e| invalid_at(name, format!("in '{name}': {}", e.message())))?;
+        queries.push(query);
+    }
+    Ok(ValueQuery::Composite(queries))
+}
+
+/// Splits on `$` not escaped by `\`; escapes are kept for the part parsers.
+fn split_dollars(value: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                current.push('\\');
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+            }
+            '$' => parts.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    parts.push(current);
+    parts
+}
+
+// ---------------------------------------------------------------------------
+// `_text` and `_content`, with the semantics of `crate::fulltext`.
+
+/// The full-text column searched by parameter `code`, if it is `_text` or `_content`.
+pub fn fulltext_column(code: &str) -> Option<&'static str> {
+    match code {
+        TEXT => Some("narrative"),
+        CONTENT => Some("content"),
+        _ => None,
+    }
+}
+
+/// Parses the values of `_text`/`_content`: each value's words must all match, values are
+/// ORed. No modifier applies.
+fn parse_fulltext(
+    name: &str,
+    column: &'static str,
+    modifier: Option<&str>,
+    values: &[String],
+) -> Result<Condition> {
+    if let Some(modifier) = modifier {
+        return Err(unsupported_modifier(
+            name,
+            SearchParamType::String,
+            Some(modifier),
+        ));
+    }
+    let alternatives = values
+        .iter()
+        .map(|value| {
+            let words = query_words(value);
+            if words.is_empty() {
+                Err(bad_value(name, value, "one or more words"))
+            } else {
+                Ok(words)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Condition::FullText {
+        column,
+        alternatives,
+    })
+}
+
+// ---------------------------------------------------------------------------
 // The parsed conditions, which each engine turns into its own query.
 
 /// What one criterion requires of a parameter's index values.
@@ -556,6 +659,14 @@ pub enum Condition {
     AnyOf(Vec<ValueQuery>),
     /// No value matches any query (`:not`; a resource without values matches).
     NoneOf(Vec<ValueQuery>),
+    /// `_text`/`_content`: the text in `column` of the full-text index has every word of
+    /// one of the alternatives, each as the start of a word.
+    FullText {
+        /// `narrative` for `_text`, `content` for `_content`.
+        column: &'static str,
+        /// The words of each value (ORed), all of which must match (ANDed).
+        alternatives: Vec<Vec<String>>,
+    },
 }
 
 /// One parsed search value.
@@ -615,6 +726,8 @@ pub enum ValueQuery {
         /// The unit constraints.
         unit: UnitQuery,
     },
+    /// A composite value: one query per component, all matched by one item.
+    Composite(Vec<ValueQuery>),
 }
 
 /// How a string parameter is compared.
@@ -818,12 +931,19 @@ mod tests {
                 "x",
                 "not supported yet",
             ),
-            ("Patient", "_text", "x", "not supported yet"),
+            ("Patient", "_text:exact", "x", "':exact'"),
+            ("Patient", "_content", "%-%", "one or more words"),
             (
                 "Observation",
                 "code-value-quantity",
                 "x",
-                "not supported yet",
+                "2 values separated by '$'",
+            ),
+            (
+                "Observation",
+                "code-value-quantity:exact",
+                "a$1",
+                "':exact'",
             ),
             ("Location", "near", "1|2", "not supported yet"),
             ("Patient", "family:below", "x", "':below'"),
@@ -843,5 +963,35 @@ mod tests {
 
     fn day_ms(s: &str) -> i64 {
         parse_date_range(s).expect("date").0
+    }
+
+    #[test]
+    fn splits_composite_parts_keeping_escapes() {
+        assert_eq!(split_dollars("a|b$gt5"), ["a|b", "gt5"]);
+        assert_eq!(split_dollars(r"a\$b$c"), [r"a\$b", "c"]);
+        assert_eq!(split_dollars("x"), ["x"]);
+    }
+
+    #[test]
+    fn parses_each_composite_part_by_its_type() {
+        let def = SearchParamRegistry::r4()
+            .get("Observation", "code-value-quantity")
+            .expect("def");
+        let query = parse_composite(def, "http://loinc.org|8480-6$gt100||mm[Hg]").expect("ok");
+        let ValueQuery::Composite(parts) = query else {
+            panic!("not composite: {query:?}");
+        };
+        assert!(matches!(parts[0], ValueQuery::Token(_)));
+        assert!(matches!(
+            parts[1],
+            ValueQuery::Quantity {
+                prefix: Prefix::Gt,
+                ..
+            }
+        ));
+        for bad in ["8480-6", "8480-6$100$1", "8480-6$", "8480-6$big"] {
+            let err = parse_composite(def, bad).expect_err(bad);
+            assert!(err.message().contains("code-value-quantity"), "{bad}");
+        }
     }
 }
