@@ -7,7 +7,7 @@ use hearth_interface::search::{
     SearchEngine, SearchPage, SearchQuery, SearchScope, SupportedParam, TotalMode,
 };
 use hearth_interface::store::{ChangeKind, StoredResource};
-use hearth_interface::{Error, IssueKind, ResourceId, ResourceType, Result};
+use hearth_interface::{Error, ResourceId, ResourceType, Result};
 use opensearch::SearchParts;
 use serde_json::{Value, json};
 
@@ -55,9 +55,8 @@ impl OpenSearchSearch {
 impl SearchEngine for OpenSearchSearch {
     async fn search(&self, scope: &SearchScope, query: &SearchQuery) -> Result<SearchPage> {
         if !query.sort.is_empty() {
-            return Err(Error::new(
-                IssueKind::NotSupported,
-                "_sort is not supported by the OpenSearch backend yet",
+            return Err(Error::invalid(
+                "_sort is not supported by the OpenSearch engine yet",
             ));
         }
         let plans = criteria::plan(scope, &query.criteria)?;

@@ -6,7 +6,7 @@ use hearth_interface::search::criteria::{
     Condition, Decimal, Filter, Prefix, ReferenceQuery, StringMode, SystemMatch, TokenQuery,
     TypePlan, UnitQuery, UriMode, ValueQuery, fulltext_column,
 };
-use hearth_interface::{Error, IssueKind, Result};
+use hearth_interface::{Error, Result};
 use serde_json::{Value, json};
 
 use crate::document::{SEP, id_key, of_type_key, reference_key, target_key};
@@ -22,19 +22,16 @@ pub fn is_supported(code: &str, kind: &str) -> bool {
 /// its filters, and one of its compartment memberships).
 ///
 /// # Errors
-/// `NotSupported` for a parameter this engine does not search ([`is_supported`]).
+/// `Invalid` for a parameter this engine does not search yet ([`is_supported`]).
 pub fn plans_query(plans: &[TypePlan]) -> Result<Value> {
     for filter in plans.iter().flat_map(|p| p.filters.iter().chain(&p.any_of)) {
         let def = filter.def;
         if !is_supported(&def.code, def.kind.as_str()) {
-            return Err(Error::new(
-                IssueKind::NotSupported,
-                format!(
-                    "search parameter '{}' ({} type) is not supported by the OpenSearch backend yet",
-                    def.code,
-                    def.kind.as_str()
-                ),
-            )
+            return Err(Error::invalid(format!(
+                "search parameter '{}' ({} type) is not supported by the OpenSearch engine yet",
+                def.code,
+                def.kind.as_str()
+            ))
             .at(def.code.clone()));
         }
     }

@@ -19,8 +19,8 @@
 //!   also `number|system|code` and `number||code`;
 //! - composite: `part$part…`, each part with its component's type semantics, matched
 //!   by one item of the base expression;
-//! - `_text` and `_content`: every word of a value as the start of a word of the
-//!   narrative or of all string content ([`crate::fulltext`]).
+//! - `_text` and `_content`: word-prefix searches over the narrative and over all string
+//!   content ([`crate::fulltext`]).
 //!
 //! Scopes ([`plan`]): one type, several or all types, and the Patient compartment (the
 //! target type's compartment parameters, ORed, must reference the patient; the Patient
@@ -37,7 +37,8 @@ use crate::search::{Criterion, SearchScope, SupportedParam};
 use crate::search_params::{SearchParamDef, SearchParamRegistry, SearchParamType};
 use crate::{Error, ResourceType, Result};
 
-/// Parameters that exist in FHIR but need machinery no engine has yet.
+/// Parameters that exist in FHIR but are not criteria an engine evaluates: the router
+/// resolves `_has`, `_include`, `_revinclude` and `_list`, the others are not supported.
 pub const UNSUPPORTED_PARAMS: [&str; 8] = [
     "_has",
     "_include",
@@ -240,7 +241,7 @@ fn key(name: &str, modifier: Option<&str>) -> String {
     }
 }
 
-/// An `Invalid` error about parameter `name`.
+/// An `Invalid` error about parameter `name`, with `name` as its expression.
 pub fn invalid_at(name: &str, message: String) -> Error {
     Error::invalid(message).at(name)
 }
@@ -551,103 +552,6 @@ fn parse_quantity(name: &str, value: &str) -> Result<ValueQuery> {
 }
 
 // ---------------------------------------------------------------------------
-// Composite parameters: `code-value-quantity=http://loinc.org|8480-6$gt100` is parsed
-// part by part with each component's own type (prefixes apply to its quantity part).
-
-/// Parses `part$part…` of composite parameter `def`: one part per component, each by the
-/// component's type.
-fn parse_composite(def: &SearchParamDef, value: &str) -> Result<ValueQuery> {
-    let name = def.code.as_str();
-    let parts = split_dollars(value);
-    if parts.len() != def.components.len() {
-        let expected = format!("{} values separated by '$'", def.components.len());
-        return Err(bad_value(name, value, &expected));
-    }
-    let registry = SearchParamRegistry::r4();
-    let mut queries = Vec::with_capacity(parts.len());
-    for (component, part) in def.components.iter().zip(&parts) {
-        let component_def = registry.by_url(&component.definition).ok_or_else(|| {
-            Error::invalid(format!(
-                "search parameter '{name}' has an unknown component {}",
-                component.definition
-            ))
-        })?;
-        if part.is_empty() {
-            return Err(bad_value(name, value, "a value for every component"));
-        }
-        let query = parse_value(component_def, None, part)
-            .map_err(|e| invalid_at(name, format!("in '{name}': {}", e.message())))?;
-        queries.push(query);
-    }
-    Ok(ValueQuery::Composite(queries))
-}
-
-/// Splits on `$` not escaped by `\`; escapes are kept for the part parsers.
-fn split_dollars(value: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                current.push('\\');
-                if let Some(next) = chars.next() {
-                    current.push(next);
-                }
-            }
-            '$' => parts.push(std::mem::take(&mut current)),
-            c => current.push(c),
-        }
-    }
-    parts.push(current);
-    parts
-}
-
-// ---------------------------------------------------------------------------
-// `_text` and `_content`, with the semantics of `crate::fulltext`.
-
-/// The full-text column searched by parameter `code`, if it is `_text` or `_content`.
-pub fn fulltext_column(code: &str) -> Option<&'static str> {
-    match code {
-        TEXT => Some("narrative"),
-        CONTENT => Some("content"),
-        _ => None,
-    }
-}
-
-/// Parses the values of `_text`/`_content`: each value's words must all match, values are
-/// ORed. No modifier applies.
-fn parse_fulltext(
-    name: &str,
-    column: &'static str,
-    modifier: Option<&str>,
-    values: &[String],
-) -> Result<Condition> {
-    if let Some(modifier) = modifier {
-        return Err(unsupported_modifier(
-            name,
-            SearchParamType::String,
-            Some(modifier),
-        ));
-    }
-    let alternatives = values
-        .iter()
-        .map(|value| {
-            let words = query_words(value);
-            if words.is_empty() {
-                Err(bad_value(name, value, "one or more words"))
-            } else {
-                Ok(words)
-            }
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Condition::FullText {
-        column,
-        alternatives,
-    })
-}
-
-// ---------------------------------------------------------------------------
 // The parsed conditions, which each engine turns into its own query.
 
 /// What one criterion requires of a parameter's index values.
@@ -659,12 +563,12 @@ pub enum Condition {
     AnyOf(Vec<ValueQuery>),
     /// No value matches any query (`:not`; a resource without values matches).
     NoneOf(Vec<ValueQuery>),
-    /// `_text`/`_content`: the text in `column` of the full-text index has every word of
+    /// `_text`/`_content`: the text in `column` of the full-text table has every word of
     /// one of the alternatives, each as the start of a word.
     FullText {
-        /// `narrative` for `_text`, `content` for `_content`.
+        /// Which text: `narrative` or `content` ([`fulltext_column`]).
         column: &'static str,
-        /// The words of each value (ORed), all of which must match (ANDed).
+        /// The ORed alternatives, each a list of words that must all match.
         alternatives: Vec<Vec<String>>,
     },
 }
@@ -858,6 +762,97 @@ impl Prefix {
     }
 }
 
+/// Parses `part$part…` of composite parameter `def`: one part per component, each by the
+/// component's type.
+fn parse_composite(def: &SearchParamDef, value: &str) -> Result<ValueQuery> {
+    let name = def.code.as_str();
+    let parts = split_dollars(value);
+    if parts.len() != def.components.len() {
+        let expected = format!("{} values separated by '$'", def.components.len());
+        return Err(bad_value(name, value, &expected));
+    }
+    let registry = SearchParamRegistry::r4();
+    let mut queries = Vec::with_capacity(parts.len());
+    for (component, part) in def.components.iter().zip(&parts) {
+        let component_def = registry.by_url(&component.definition).ok_or_else(|| {
+            Error::invalid(format!(
+                "search parameter '{name}' has an unknown component {}",
+                component.definition
+            ))
+        })?;
+        if part.is_empty() {
+            return Err(bad_value(name, value, "a value for every component"));
+        }
+        let query = parse_value(component_def, None, part)
+            .map_err(|e| invalid_at(name, format!("in '{name}': {}", e.message())))?;
+        queries.push(query);
+    }
+    Ok(ValueQuery::Composite(queries))
+}
+
+/// Splits on `$` not escaped by `\`; escapes are kept for the part parsers.
+fn split_dollars(value: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                current.push('\\');
+                if let Some(next) = chars.next() {
+                    current.push(next);
+                }
+            }
+            '$' => parts.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    parts.push(current);
+    parts
+}
+
+/// The text a full-text parameter searches (`narrative` for `_text`, `content` for
+/// `_content`), if `code` is one.
+pub fn fulltext_column(code: &str) -> Option<&'static str> {
+    match code {
+        TEXT => Some("narrative"),
+        CONTENT => Some("content"),
+        _ => None,
+    }
+}
+
+/// Parses the values of `_text`/`_content`: each value's words must all match, values are
+/// ORed. No modifier applies.
+fn parse_fulltext(
+    name: &str,
+    column: &'static str,
+    modifier: Option<&str>,
+    values: &[String],
+) -> Result<Condition> {
+    if let Some(modifier) = modifier {
+        return Err(unsupported_modifier(
+            name,
+            SearchParamType::String,
+            Some(modifier),
+        ));
+    }
+    let alternatives = values
+        .iter()
+        .map(|value| {
+            let words = query_words(value);
+            if words.is_empty() {
+                Err(bad_value(name, value, "one or more words"))
+            } else {
+                Ok(words)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Condition::FullText {
+        column,
+        alternatives,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -966,14 +961,14 @@ mod tests {
     }
 
     #[test]
-    fn splits_composite_parts_keeping_escapes() {
+    fn splits_parts_keeping_escapes() {
         assert_eq!(split_dollars("a|b$gt5"), ["a|b", "gt5"]);
         assert_eq!(split_dollars(r"a\$b$c"), [r"a\$b", "c"]);
         assert_eq!(split_dollars("x"), ["x"]);
     }
 
     #[test]
-    fn parses_each_composite_part_by_its_type() {
+    fn parses_each_part_by_its_type() {
         let def = SearchParamRegistry::r4()
             .get("Observation", "code-value-quantity")
             .expect("def");

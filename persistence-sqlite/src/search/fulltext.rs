@@ -1,6 +1,5 @@
-//! `_text` and `_content` (parsed by the shared criteria module): word-prefix queries on
-//! the FTS5 table of the `fulltext_index` module, with the semantics of
-//! `hearth_interface::fulltext`.
+//! `_text` and `_content`: word-prefix queries on the FTS5 table of the
+//! `fulltext_index` module, with the semantics of `hearth_interface::fulltext`.
 
 use super::*;
 

@@ -9,11 +9,10 @@
 //! values, against which the unit tests check the SQL.
 //!
 //! The criteria semantics, shared by every engine, are described in
-//! [`hearth_interface::search::criteria`]; composite parameters are matched by one item
-//! of the base expression (the `composite` module), `_text` and `_content` are word-prefix
-//! searches over the narrative and all string content (the `fulltext` module). System
-//! searches query each type in turn.
-//! Results come in the order of the resources' last change, oldest first (type by type in
+//! [`hearth_interface::search::criteria`]. Composite parameters are matched on the rows of
+//! the `composite_index` module (the `composite` module), `_text` and `_content` on its
+//! FTS5 table (the `fulltext` module). System searches query each type in turn. Results
+//! come in the order of the resources' last change, oldest first (type by type in
 //! multi-type searches), or in the `_sort` order (the `sort` module).
 
 use async_trait::async_trait;
@@ -22,7 +21,7 @@ use hearth_interface::index::normalize_string;
 use hearth_interface::search::{
     Criterion, SearchEngine, SearchPage, SearchQuery, SearchScope, SupportedParam, TotalMode,
 };
-use hearth_interface::search_params::{SearchParamRegistry, SearchParamType};
+use hearth_interface::search_params::SearchParamType;
 use hearth_interface::store::StoredResource;
 use hearth_interface::{Error, ResourceType, Result};
 use rusqlite::types::Value as SqlValue;
@@ -258,7 +257,5 @@ use sql::*;
 mod matching;
 #[cfg(test)]
 mod sort_tests;
-#[cfg(test)]
-mod test_fixture;
 #[cfg(test)]
 mod tests;

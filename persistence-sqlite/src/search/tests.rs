@@ -463,3 +463,13 @@ fn full_text_matches_word_prefixes_ignoring_case_and_accents() {
     assert!(c("peter chalmers"));
     assert!(!check("Patient", "_text", "x", &[]));
 }
+
+#[test]
+fn supported_params_include_composites_and_full_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let search = SqliteSearch::new(SqliteStore::open(dir.path()).expect("open"));
+    let params = search.supported_params(ResourceType::parse("Observation").expect("type"));
+    let find = |code: &str| params.iter().find(|p| p.code == code);
+    assert!(find("code-value-quantity").is_some_and(|p| p.kind == "composite"));
+    assert!(find("_text").is_some() && find("_content").is_some());
+}
