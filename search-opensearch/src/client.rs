@@ -8,6 +8,7 @@ use std::time::Duration;
 use hearth_interface::id::all_resource_types;
 use hearth_interface::{Error, ResourceType, Result};
 use opensearch::OpenSearch;
+use opensearch::auth::Credentials;
 use opensearch::http::response::Response;
 use opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use opensearch::http::{StatusCode, Url};
@@ -59,11 +60,32 @@ pub struct OpenSearchClient {
 }
 
 impl OpenSearchClient {
-    /// A client for the configured cluster. Nothing is sent yet: see [`Self::check`].
+    /// A client for the configured cluster, sending unsigned requests. Nothing is sent
+    /// yet: see [`Self::check`].
     ///
     /// # Errors
     /// `Invalid` when the URL or the index prefix is malformed.
     pub fn from_config(config: &OpenSearchConfig) -> Result<Self> {
+        Self::build(config, None)
+    }
+
+    /// A client whose requests are signed with AWS SigV4 (service `es`) with the
+    /// credentials and region of `aws`: for Amazon OpenSearch Service domains whose
+    /// access policy names IAM principals.
+    ///
+    /// # Errors
+    /// `Invalid` when the URL or the index prefix is malformed, or `aws` has no
+    /// credentials provider or region.
+    pub fn from_config_with_aws(
+        config: &OpenSearchConfig,
+        aws: &aws_types::SdkConfig,
+    ) -> Result<Self> {
+        let credentials = Credentials::try_from(aws)
+            .map_err(|e| Error::invalid(format!("cannot sign OpenSearch requests: {e}")))?;
+        Self::build(config, Some(credentials))
+    }
+
+    fn build(config: &OpenSearchConfig, auth: Option<Credentials>) -> Result<Self> {
         let prefix = &config.index_prefix;
         let prefix_ok = !prefix.is_empty()
             && prefix
@@ -77,9 +99,13 @@ impl OpenSearchClient {
         }
         let url = Url::parse(&config.url)
             .map_err(|e| Error::invalid(format!("invalid OpenSearch URL '{}': {e}", config.url)))?;
-        let transport = TransportBuilder::new(SingleNodeConnectionPool::new(url))
+        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(url))
             .disable_proxy()
-            .timeout(REQUEST_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(credentials) = auth {
+            builder = builder.auth(credentials).service_name("es");
+        }
+        let transport = builder
             .build()
             .map_err(|e| Error::internal("cannot build the OpenSearch client", e))?;
         Ok(Self {

@@ -1,38 +1,79 @@
-//! Paging cursors: the sort position of the last match returned, for `search_after`.
+//! Paging cursors: positions in the default order (last change, then type and id) just
+//! after the last match of a page (`a…`) or just before its first (`b…`), for
+//! `search_after` in either direction.
 
 use hearth_interface::id::truncate_for_message;
 use hearth_interface::store::StoredResource;
 use hearth_interface::{Error, ResourceId, ResourceType, Result};
 use serde_json::{Value, json};
 
-/// The sort order of every search: last change, then type and id (both unique together).
-pub(crate) fn sort() -> Value {
-    json!([{"lastUpdated": "asc"}, {"type": "asc"}, {"id": "asc"}])
+/// Where a page starts.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Bound {
+    /// At the first match.
+    Start,
+    /// Just after this position (`search_after` values), reading forwards.
+    After(Value),
+    /// Just before this position, reading backwards.
+    Before(Value),
 }
 
-/// The cursor continuing after `entry`: `{lastUpdated}:{type}:{id}`.
+/// The sort order of every search, or its reverse.
+pub(crate) fn sort(backwards: bool) -> Value {
+    let order = if backwards { "desc" } else { "asc" };
+    json!([{"lastUpdated": order}, {"type": order}, {"id": order}])
+}
+
+/// The position of `entry` in the order.
+pub(crate) fn position(entry: &StoredResource) -> Value {
+    json!([
+        entry.last_updated.0,
+        entry.resource_type.as_str(),
+        entry.id.as_str()
+    ])
+}
+
+/// The cursor of a page continuing after `entry`.
 pub(crate) fn after(entry: &StoredResource) -> String {
+    format!("a{}", encode(entry))
+}
+
+/// The cursor of a page ending before `entry`.
+pub(crate) fn before(entry: &StoredResource) -> String {
+    format!("b{}", encode(entry))
+}
+
+fn encode(entry: &StoredResource) -> String {
     format!(
         "{}:{}:{}",
         entry.last_updated.0, entry.resource_type, entry.id
     )
 }
 
-/// The `search_after` values of a cursor.
+/// The bound a cursor names; no cursor starts at the first match.
 ///
 /// # Errors
 /// `Invalid` for a cursor this engine did not make.
-pub(crate) fn search_after(cursor: &str) -> Result<Value> {
-    let parsed = cursor.splitn(3, ':').collect::<Vec<_>>();
-    let position = match parsed.as_slice() {
-        [ts, ty, id] => ts.parse::<i64>().ok().and_then(|ts| {
-            let ty = ResourceType::parse(ty)?;
-            let id = ResourceId::parse(id).ok()?;
-            Some(json!([ts, ty.as_str(), id.as_str()]))
-        }),
+pub(crate) fn parse(cursor: Option<&str>) -> Result<Bound> {
+    let Some(cursor) = cursor else {
+        return Ok(Bound::Start);
+    };
+    let decode = |rest: &str| {
+        let parts = rest.splitn(3, ':').collect::<Vec<_>>();
+        let [ts, ty, id] = parts.as_slice() else {
+            return None;
+        };
+        let ts = ts.parse::<i64>().ok()?;
+        let ty = ResourceType::parse(ty)?;
+        let id = ResourceId::parse(id).ok()?;
+        Some(json!([ts, ty.as_str(), id.as_str()]))
+    };
+    let bound = match cursor.split_at_checked(1) {
+        Some(("a", rest)) => decode(rest).map(Bound::After),
+        Some(("b", rest)) => decode(rest).map(Bound::Before),
         _ => None,
     };
-    position.ok_or_else(|| {
+    bound.ok_or_else(|| {
         Error::invalid(format!(
             "invalid paging cursor '{}'",
             truncate_for_message(cursor)
@@ -47,17 +88,24 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
         assert_eq!(
-            search_after("17:Patient:a-1").expect("cursor"),
-            json!([17, "Patient", "a-1"])
+            parse(Some("a17:Patient:a-1")).expect("cursor"),
+            Bound::After(json!([17, "Patient", "a-1"]))
         );
+        assert_eq!(
+            parse(Some("b17:Patient:a-1")).expect("cursor"),
+            Bound::Before(json!([17, "Patient", "a-1"]))
+        );
+        assert_eq!(parse(None).expect("start"), Bound::Start);
         for bad in [
             "garbage",
-            "1:Nope:a",
-            "x:Patient:a",
-            "1:Patient:a/b",
-            "1:Patient",
+            "17:Patient:a",
+            "a1:Nope:a",
+            "ax:Patient:a",
+            "a1:Patient:a/b",
+            "b1:Patient",
+            "é",
         ] {
-            assert!(search_after(bad).is_err(), "{bad}");
+            assert!(parse(Some(bad)).is_err(), "{bad}");
         }
     }
 }

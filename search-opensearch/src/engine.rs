@@ -12,7 +12,8 @@ use opensearch::SearchParts;
 use serde_json::{Value, json};
 
 use crate::client::{OpenSearchClient, read};
-use crate::{cursor, query};
+use crate::cursor::{self, Bound};
+use crate::query;
 
 /// The most matches one page returns: OpenSearch refuses pages larger than its result
 /// window (10,000 by default), and one more match is read to learn whether a next page
@@ -53,36 +54,148 @@ impl OpenSearchSearch {
 #[async_trait]
 impl SearchEngine for OpenSearchSearch {
     async fn search(&self, scope: &SearchScope, query: &SearchQuery) -> Result<SearchPage> {
+        if !query.sort.is_empty() {
+            return Err(Error::invalid(
+                "_sort is not supported by the OpenSearch engine yet",
+            ));
+        }
         let plans = criteria::plan(scope, &query.criteria)?;
-        check_supported(&plans, query)?;
-        let after = query
-            .cursor
-            .as_deref()
-            .map(cursor::search_after)
-            .transpose()?;
+        let bound = cursor::parse(query.cursor.as_deref())?;
         let want_total = query.cursor.is_none() && query.total != TotalMode::None;
         if plans.is_empty() {
             return Ok(SearchPage {
-                matches: Vec::new(),
-                next_cursor: None,
-                previous_cursor: None,
                 total: want_total.then_some(0),
+                ..SearchPage::default()
             });
         }
+        let reader = Reader {
+            client: &self.client,
+            indexes: self.indexes(&plans),
+            query: query::plans_query(&plans)?,
+        };
         let count = query.count.min(MAX_PAGE);
-        let size = if count == 0 { 0 } else { count + 1 };
+        let (mut page, total) = if count == 0 {
+            let (_, total) = reader.fetch(None, false, 0, want_total).await?;
+            (SearchPage::default(), total)
+        } else {
+            reader.page(bound, count, want_total).await?
+        };
+        page.total = if want_total { total } else { None };
+        Ok(page)
+    }
+
+    fn supported_params(&self, resource_type: ResourceType) -> Vec<SupportedParam> {
+        criteria::supported_params(resource_type)
+            .into_iter()
+            .filter(|p| query::is_supported(&p.code, p.kind))
+            .collect()
+    }
+}
+
+/// Reads pages of one search's matches.
+struct Reader<'a> {
+    client: &'a OpenSearchClient,
+    indexes: Vec<String>,
+    query: Value,
+}
+
+impl Reader<'_> {
+    /// The page starting at `bound`, with the total when asked (first pages only). As
+    /// on the embedded backend: a previous cursor only when a match precedes the page, a
+    /// next cursor only when one follows it, and a page before the first full page is the
+    /// first page.
+    async fn page(
+        &self,
+        bound: Bound,
+        count: usize,
+        want_total: bool,
+    ) -> Result<(SearchPage, Option<u64>)> {
+        let (from, backwards) = match bound {
+            Bound::Start => (None, false),
+            Bound::After(position) => (Some(position), false),
+            Bound::Before(position) => (Some(position), true),
+        };
+        let first_page = from.is_none();
+        let (mut rows, total) = self.fetch(from, backwards, count + 1, want_total).await?;
+        if backwards {
+            if rows.len() <= count {
+                let (rows, _) = self.fetch(None, false, count + 1, false).await?;
+                let has_more = rows.len() > count;
+                return Ok((self.finish(rows, count, false, Some(has_more)).await?, None));
+            }
+            rows.truncate(count);
+            rows.reverse();
+            return Ok((self.finish(rows, count, true, None).await?, None));
+        }
+        let has_more = rows.len() > count;
+        Ok((
+            self.finish(rows, count, !first_page, Some(has_more))
+                .await?,
+            total,
+        ))
+    }
+
+    /// The page of the first `count` of `rows`, with a previous cursor when `maybe_before`
+    /// and a match precedes them, and a next cursor when one follows (`has_more`, or
+    /// looked up when unknown).
+    async fn finish(
+        &self,
+        mut rows: Vec<StoredResource>,
+        count: usize,
+        maybe_before: bool,
+        has_more: Option<bool>,
+    ) -> Result<SearchPage> {
+        rows.truncate(count);
+        let previous_cursor = match rows.first() {
+            Some(first) if maybe_before => {
+                let (before, _) = self
+                    .fetch(Some(cursor::position(first)), true, 1, false)
+                    .await?;
+                (!before.is_empty()).then(|| cursor::before(first))
+            }
+            _ => None,
+        };
+        let next_cursor = match rows.last() {
+            Some(last) => {
+                let exists = match has_more {
+                    Some(known) => known,
+                    None => {
+                        let position = Some(cursor::position(last));
+                        !self.fetch(position, false, 1, false).await?.0.is_empty()
+                    }
+                };
+                exists.then(|| cursor::after(last))
+            }
+            None => None,
+        };
+        Ok(SearchPage {
+            matches: rows,
+            next_cursor,
+            previous_cursor,
+            total: None,
+        })
+    }
+
+    /// Up to `size` matches after `from` (before it and in reverse order when
+    /// `backwards`), and the total when `track_total`.
+    async fn fetch(
+        &self,
+        from: Option<Value>,
+        backwards: bool,
+        size: usize,
+        track_total: bool,
+    ) -> Result<(Vec<StoredResource>, Option<u64>)> {
         let mut body = json!({
             "size": size,
-            "query": query::plans_query(&plans),
-            "sort": cursor::sort(),
-            "track_total_hits": want_total,
+            "query": self.query,
+            "sort": cursor::sort(backwards),
+            "track_total_hits": track_total,
             "_source": ["type", "id", "version", "lastUpdated", "change", "body"],
         });
-        if let Some(after) = after {
-            body["search_after"] = after;
+        if let Some(from) = from {
+            body["search_after"] = from;
         }
-        let indexes = self.indexes(&plans);
-        let names: Vec<&str> = indexes.iter().map(String::as_str).collect();
+        let names: Vec<&str> = self.indexes.iter().map(String::as_str).collect();
         let response = self
             .client
             .os
@@ -96,62 +209,17 @@ impl SearchEngine for OpenSearchSearch {
         let hits = answer["hits"]["hits"]
             .as_array()
             .map_or(&[][..], Vec::as_slice);
-        let mut matches = hits
+        let rows = hits
             .iter()
             .map(|hit| stored(&hit["_source"]))
             .collect::<Result<Vec<_>>>()?;
-        let has_more = matches.len() > count;
-        matches.truncate(count);
-        let next_cursor = if has_more {
-            matches.last().map(cursor::after)
-        } else {
-            None
-        };
-        let total = if want_total {
-            Some(
-                answer["hits"]["total"]["value"]
-                    .as_u64()
-                    .unwrap_or_default(),
-            )
-        } else {
-            None
-        };
-        Ok(SearchPage {
-            matches,
-            next_cursor,
-            previous_cursor: None,
-            total,
-        })
+        let total = track_total.then(|| {
+            answer["hits"]["total"]["value"]
+                .as_u64()
+                .unwrap_or_default()
+        });
+        Ok((rows, total))
     }
-
-    fn supported_params(&self, resource_type: ResourceType) -> Vec<SupportedParam> {
-        criteria::supported_params(resource_type)
-            .into_iter()
-            .filter(|p| p.kind != "composite" && criteria::fulltext_column(&p.code).is_none())
-            .collect()
-    }
-}
-
-/// Rejects what this engine cannot answer yet (composite parameters, `_text`/`_content`,
-/// `_sort`, backward paging) with a 400 naming it, instead of a wrong answer.
-fn check_supported(plans: &[criteria::TypePlan], query: &SearchQuery) -> Result<()> {
-    let unsupported = |what: &str| {
-        Err(hearth_interface::Error::invalid(format!(
-            "{what} is not supported by the OpenSearch engine yet"
-        )))
-    };
-    if let Some(key) = query.sort.first() {
-        return unsupported(&format!("_sort={}", key.param));
-    }
-    for filter in plans.iter().flat_map(|p| p.filters.iter().chain(&p.any_of)) {
-        let composite =
-            filter.def.kind == hearth_interface::search_params::SearchParamType::Composite;
-        let fulltext = matches!(filter.condition, criteria::Condition::FullText { .. });
-        if composite || fulltext {
-            return unsupported(&filter.def.code);
-        }
-    }
-    Ok(())
 }
 
 /// The stored version a document holds.

@@ -27,8 +27,9 @@
 //! backend, and each condition becomes a query on the document's fields (see [`query`]).
 //! Results come in the order of the resources' last change, oldest first (then by type and
 //! id); a search over several types is one query over their indexes, so its results
-//! interleave the types in that order. Cursors are `search_after` positions: no offsets,
-//! no 10,000-result window.
+//! interleave the types in that order. Cursors are `search_after` positions in either
+//! direction (next and previous pages): no offsets, no 10,000-result window. `_sort`,
+//! composite parameters and `_text`/`_content` are refused as not supported yet.
 //!
 //! [`ResourceStore`]: hearth_interface::store::ResourceStore
 

@@ -4,22 +4,43 @@
 
 use hearth_interface::search::criteria::{
     Condition, Decimal, Filter, Prefix, ReferenceQuery, StringMode, SystemMatch, TokenQuery,
-    TypePlan, UnitQuery, UriMode, ValueQuery,
+    TypePlan, UnitQuery, UriMode, ValueQuery, fulltext_column,
 };
+use hearth_interface::{Error, Result};
 use serde_json::{Value, json};
 
 use crate::document::{SEP, id_key, of_type_key, reference_key, target_key};
 use crate::mapping::field;
 
+/// Whether this engine searches parameter `code` of type `kind`: composite parameters and
+/// the full-text `_text` and `_content` are not indexed yet.
+pub fn is_supported(code: &str, kind: &str) -> bool {
+    kind != "composite" && fulltext_column(code).is_none()
+}
+
 /// The query matching the live documents of every plan: one branch per type (its type,
 /// its filters, and one of its compartment memberships).
-pub fn plans_query(plans: &[TypePlan]) -> Value {
+///
+/// # Errors
+/// `Invalid` for a parameter this engine does not search yet ([`is_supported`]).
+pub fn plans_query(plans: &[TypePlan]) -> Result<Value> {
+    for filter in plans.iter().flat_map(|p| p.filters.iter().chain(&p.any_of)) {
+        let def = filter.def;
+        if !is_supported(&def.code, def.kind.as_str()) {
+            return Err(Error::invalid(format!(
+                "search parameter '{}' ({} type) is not supported by the OpenSearch engine yet",
+                def.code,
+                def.kind.as_str()
+            ))
+            .at(def.code.clone()));
+        }
+    }
     let branches: Vec<Value> = plans.iter().map(plan_query).collect();
     let types = match branches.as_slice() {
         [one] => one.clone(),
         _ => json!({"bool": {"should": branches, "minimum_should_match": 1}}),
     };
-    json!({"bool": {"filter": [{"term": {"deleted": false}}, types]}})
+    Ok(json!({"bool": {"filter": [{"term": {"deleted": false}}, types]}}))
 }
 
 fn plan_query(plan: &TypePlan) -> Value {
@@ -45,7 +66,7 @@ pub fn filter_query(filter: &Filter) -> Value {
         Condition::NoneOf(queries) => {
             json!({"bool": {"must_not": [any_value(&path, queries)]}})
         }
-        // Rejected by the engine before a query is built.
+        // Refused by `plans_query`.
         Condition::FullText { .. } => json!({"match_none": {}}),
     }
 }
@@ -183,7 +204,7 @@ fn value_query(path: &str, query: &ValueQuery) -> Value {
             all.push(number_query(path, *prefix, number));
             nested(path, json!({"bool": {"filter": all}}))
         }
-        // Key lookups, answered above; composites are rejected by the engine first.
+        // Key lookups, answered above; composites are refused by `plans_query`.
         ValueQuery::OfType { .. } | ValueQuery::Reference(_) | ValueQuery::Composite(_) => {
             json!({"match_none": {}})
         }

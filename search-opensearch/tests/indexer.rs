@@ -172,6 +172,26 @@ async fn check_names_an_unreachable_cluster() {
 }
 
 #[tokio::test]
+async fn signed_requests_reach_the_cluster() {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    let aws = aws_types::SdkConfig::builder()
+        .region(aws_types::region::Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "test",
+        )))
+        .build();
+    let config =
+        OpenSearchConfig::new(OsMem::shared().url()).with_index_prefix(unique_name("signed"));
+    let client = OpenSearchClient::from_config_with_aws(&config, &aws).expect("client");
+    client.check().await.expect("check");
+    client.create_indexes().await.expect("create");
+    let unsigned = aws_types::SdkConfig::builder().build();
+    let err = OpenSearchClient::from_config_with_aws(&config, &unsigned).expect_err("no creds");
+    assert!(err.message().contains("cannot sign"), "{}", err.message());
+}
+
+#[tokio::test]
 async fn reindex_rebuilds_the_index_and_reports_drift() {
     let f = fixture();
     let mut indexed = Vec::new();

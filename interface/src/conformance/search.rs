@@ -68,6 +68,7 @@ where
         and_across_criteria_or_within,
         last_updated_searches,
         pages_through_matches_with_a_stable_cursor,
+        previous_pages_in_the_default_order,
         next_page_only_when_another_match_exists,
         count_zero_gives_only_the_total,
         pages_over_many_resources,
@@ -528,6 +529,46 @@ pub async fn pages_through_matches_with_a_stable_cursor(
         .map(|p| p.matches.iter().map(|m| m.id.to_string()).collect())
         .collect();
     assert_eq!(pages, [vec!["p1", "p2"], vec!["p3", "p4"], vec!["p5"]]);
+}
+
+/// Previous cursors lead back page by page; the first page has none.
+pub async fn previous_pages_in_the_default_order(
+    store: &dyn ResourceStore,
+    search: &dyn SearchEngine,
+    visible: &dyn MakeVisible,
+) {
+    let b = Backend {
+        store,
+        search,
+        visible,
+    };
+    loaded(&b).await;
+    let mut q = query(&[("birthdate", "ge1900")]);
+    q.count = 2;
+    let mut pages = Vec::new();
+    loop {
+        let page = b.run("Patient", &q).await.expect("page");
+        q.cursor = page.next_cursor.clone();
+        pages.push(page);
+        if q.cursor.is_none() || pages.len() > 10 {
+            break;
+        }
+    }
+    let ids = |page: &SearchPage| -> Vec<String> {
+        page.matches.iter().map(|m| m.id.to_string()).collect()
+    };
+    let all: Vec<Vec<String>> = pages.iter().map(ids).collect();
+    assert_eq!(all, [vec!["p1", "p2"], vec!["p3", "p4"], vec!["p5"]]);
+    assert_eq!(pages[0].previous_cursor, None);
+    q.cursor = pages[2].previous_cursor.clone();
+    let back = b.run("Patient", &q).await.expect("previous of 3");
+    assert_eq!(ids(&back), ["p3", "p4"]);
+    assert!(back.previous_cursor.is_some());
+    q.cursor = back.previous_cursor.clone();
+    let first = b.run("Patient", &q).await.expect("previous of 2");
+    assert_eq!(ids(&first), ["p1", "p2"]);
+    assert_eq!(first.previous_cursor, None);
+    assert!(first.next_cursor.is_some());
 }
 
 /// A next cursor only when another match exists.

@@ -1,7 +1,6 @@
-//! Composite parameters: `code-value-quantity=http://loinc.org|8480-6$gt100` is parsed
-//! part by part with each component's own type (prefixes apply to its quantity part), and
-//! matches when one item of the base expression matches every part (see the
-//! `composite_index` module for the rows).
+//! Composite parameters (parsed part by part by the shared criteria module) match when
+//! one item of the base expression matches every part (see the `composite_index` module
+//! for the rows).
 
 use super::*;
 

@@ -193,25 +193,6 @@ async fn sorted_pages_keep_their_position_while_data_changes() {
 }
 
 #[tokio::test]
-async fn previous_pages_in_the_default_order() {
-    let f = loaded().await;
-    let mut q = query(&[("birthdate", "ge1900")]);
-    q.count = 2;
-    let pages = walk(&f, "Patient", q.clone()).await;
-    let ids: Vec<Vec<String>> = pages.iter().map(page_ids).collect();
-    assert_eq!(ids, [vec!["p1", "p2"], vec!["p3", "p4"], vec!["p5"]]);
-    q.cursor = pages[2].previous_cursor.clone();
-    let back = run(&f, "Patient", &q).await.expect("previous of 3");
-    assert_eq!(page_ids(&back), ["p3", "p4"]);
-    assert!(back.previous_cursor.is_some());
-    q.cursor = back.previous_cursor.clone();
-    let first = run(&f, "Patient", &q).await.expect("previous of 2");
-    assert_eq!(page_ids(&first), ["p1", "p2"]);
-    assert_eq!(first.previous_cursor, None);
-    assert!(first.next_cursor.is_some());
-}
-
-#[tokio::test]
 async fn sorted_pages_cover_every_match_once() {
     let f = loaded().await;
     for sort in ["name", "-name", "gender,-birthdate", "-gender,_id"] {
