@@ -4,11 +4,13 @@
 //! ```sh
 //! cargo run --release -p hearth-bench -- import
 //! cargo run --release -p hearth-bench -- http
+//! cargo run --release -p hearth-bench -- http --auth smart
 //! cargo run --release -p hearth-bench -- startup
 //! cargo run --release -p hearth-bench -- transaction
 //! cargo run --release -p hearth-bench -- search
 //! ```
 
+mod auth_read;
 mod http_load;
 mod import;
 mod search;

@@ -269,3 +269,40 @@ fn env_number(name: &'static str) -> Result<Option<usize>, ConfigError> {
         })
         .transpose()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_modes_require_their_settings() {
+        let none = AuthArgs::default();
+        assert!(matches!(
+            AuthConfig::from_args(Auth::None, &none),
+            Ok(AuthConfig::None)
+        ));
+        assert!(AuthConfig::from_args(Auth::Rbac, &none).is_err());
+        assert!(AuthConfig::from_args(Auth::Smart, &none).is_err());
+        let rbac = AuthArgs {
+            cognito_issuer: Some("https://cognito-idp.eu-west-1.amazonaws.com/pool/".into()),
+            ..AuthArgs::default()
+        };
+        match AuthConfig::from_args(Auth::Rbac, &rbac) {
+            Ok(AuthConfig::Rbac { jwks_url, .. }) => assert_eq!(
+                jwks_url,
+                "https://cognito-idp.eu-west-1.amazonaws.com/pool/.well-known/jwks.json"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let half = AuthArgs {
+            smart_issuer: Some("https://issuer".into()),
+            ..AuthArgs::default()
+        };
+        assert!(AuthConfig::from_args(Auth::Smart, &half).is_err());
+        let builtin = AuthArgs {
+            smart_builtin: true,
+            ..AuthArgs::default()
+        };
+        assert!(AuthConfig::from_args(Auth::Smart, &builtin).is_ok());
+    }
+}
