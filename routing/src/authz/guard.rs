@@ -293,6 +293,7 @@ impl SearchEngine for GuardedSearch {
             return Ok(SearchPage {
                 matches: Vec::new(),
                 next_cursor: None,
+                previous_cursor: None,
                 total: (query.total != hearth_interface::search::TotalMode::None).then_some(0),
             });
         };
