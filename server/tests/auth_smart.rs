@@ -316,6 +316,12 @@ async fn patient_scopes_confine_everything_to_the_compartment() {
     let (status, bundle) = get_as(&s, &p1, "Patient/p1/Observation").await;
     assert_eq!(status, 200);
     assert_eq!(entry_ids(&bundle).len(), 2);
+    let (status, bundle) = get_as(&s, &p1, "Patient/p1/*").await;
+    assert_eq!(status, 200, "{bundle}");
+    let mut ids = entry_ids(&bundle);
+    ids.sort();
+    assert_eq!(ids, ["Observation/o1", "Observation/o1v", "Patient/p1"]);
+    assert_eq!(get_as(&s, &p1, "Patient/p2/*").await.0, 403);
     let (_, history) = get_as(&s, &p1, "_history").await;
     let text = history.to_string();
     assert!(

@@ -264,10 +264,15 @@ fn narrow(access: &dyn Access, scope: &SearchScope) -> Result<Option<SearchScope
                     ));
                 }
             } else if access.filters_resources() {
-                return Err(Error::new(
-                    IssueKind::Forbidden,
-                    "with patient-level or filtered access, search one resource type at a time",
-                ));
+                // Every type of the token's own patient compartment: each match is still
+                // filtered below.
+                let own = confined(*compartment).is_some_and(|p| p == *id);
+                if !own {
+                    return Err(Error::new(
+                        IssueKind::Forbidden,
+                        "with patient-level or filtered access, search one resource type at a time",
+                    ));
+                }
             }
             Ok(Some(scope.clone()))
         }
