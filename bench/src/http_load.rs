@@ -28,6 +28,27 @@ pub struct Args {
     /// Serve the trivial baseline handler on this address (used by the benchmark itself).
     #[arg(long, hide = true)]
     serve_trivial: bool,
+    /// Instead, measure authorization overhead: reads with a SMART bearer token (warm key
+    /// and token caches) against reads on `--auth none`, both servers in this run.
+    #[arg(long, value_parser = ["smart"])]
+    auth: Option<String>,
+}
+
+impl Args {
+    /// Requests per measurement.
+    pub fn requests(&self) -> usize {
+        self.requests
+    }
+
+    /// Concurrent connections.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// Upper bound on each measurement.
+    pub fn limit(&self) -> Duration {
+        Duration::from_secs(self.max_seconds)
+    }
 }
 
 /// A spawned server process, killed on drop.
@@ -54,7 +75,8 @@ impl Drop for Server {
     }
 }
 
-fn spawn(mut command: Command) -> Result<Server, String> {
+/// Spawns a server command that prints its base URL on its first stdout line.
+pub fn spawn(mut command: Command) -> Result<Server, String> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -75,6 +97,9 @@ fn spawn(mut command: Command) -> Result<Server, String> {
 pub async fn run(args: Args) -> Result<(), String> {
     if args.serve_trivial {
         return serve_trivial().await;
+    }
+    if args.auth.is_some() {
+        return crate::auth_read::run(&args).await;
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut hearth = Command::new(hearth_binary()?);
@@ -181,7 +206,8 @@ pub async fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-async fn seed(client: &reqwest::Client, base: &str, n: usize) -> Result<Vec<String>, String> {
+/// Creates `n` Patients `p0..` and returns their ids.
+pub async fn seed(client: &reqwest::Client, base: &str, n: usize) -> Result<Vec<String>, String> {
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let body = json!({"resourceType": "Patient", "id": format!("p{i}"), "name": [{"family": format!("Seed{i}")}]});
@@ -200,9 +226,12 @@ async fn seed(client: &reqwest::Client, base: &str, n: usize) -> Result<Vec<Stri
     Ok(ids)
 }
 
+/// One kind of load.
 #[derive(Clone)]
-enum Op {
+pub enum Op {
+    /// GETs of these URLs in turn.
     Get(Arc<Vec<String>>),
+    /// POSTs of this body to this URL.
     Post(String, String),
     /// Reads, updates (a changed family name, so a new version each time) and creates
     /// against a base URL and the seeded ids.
@@ -210,19 +239,22 @@ enum Op {
 }
 
 /// Throughput and latencies of one measurement.
-struct Measured {
-    rate: f64,
+pub struct Measured {
+    /// Requests per second.
+    pub rate: f64,
     latencies_us: Vec<u64>,
 }
 
 impl Measured {
-    fn p(&self, q: f64) -> f64 {
+    /// The `q` quantile of latencies, in ms.
+    pub fn p(&self, q: f64) -> f64 {
         let i = ((self.latencies_us.len() as f64 - 1.0) * q).round() as usize;
         self.latencies_us.get(i).copied().unwrap_or(0) as f64 / 1000.0
     }
 }
 
-async fn load(
+/// Runs `total` requests of `op` over `concurrency` connections.
+pub async fn load(
     client: &reqwest::Client,
     total: usize,
     concurrency: usize,

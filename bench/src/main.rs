@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release -p hearth-bench -- import
 //! cargo run --release -p hearth-bench -- http
+//! cargo run --release -p hearth-bench -- http --auth smart
 //! cargo run --release -p hearth-bench -- startup
 //! cargo run --release -p hearth-bench -- cold-start
 //! cargo run --release -p hearth-bench -- transaction
@@ -13,6 +14,7 @@
 //! With `--record`, a scenario also appends its table to `BENCHMARKS.md` with the date,
 //! the machine (CPU model, cores, load) and the git commit.
 
+mod auth_read;
 mod cold_start;
 mod http_load;
 mod import;

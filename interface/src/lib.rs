@@ -5,6 +5,7 @@
 //!
 //! This crate does no I/O. It is to Hearth what `axum-core` is to axum.
 
+pub mod authz;
 pub mod compartment;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;

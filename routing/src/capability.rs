@@ -27,6 +27,9 @@ const TYPE_INTERACTIONS: [&str; 9] = [
 pub fn statement(state: &AppState, base: &str) -> Value {
     let mut statement = state.capability_cache.get_or_init(|| build(state)).clone();
     statement["implementation"] = json!({ "description": "Hearth FHIR R4 server", "url": base });
+    if let Some(authorizer) = &state.authorizer {
+        statement["rest"][0]["security"] = authorizer.security(base);
+    }
     statement
 }
 

@@ -3,6 +3,7 @@
 //! [`app`] builds one `axum::Router` from an [`AppState`]; the same router is served by a
 //! TCP listener locally and by `lambda_http` inside AWS Lambda.
 
+mod authz;
 mod bundle;
 mod capability;
 mod conditional;
@@ -19,6 +20,7 @@ mod summary;
 
 use std::sync::{Arc, OnceLock};
 
+use hearth_interface::authz::Authorizer;
 use hearth_interface::search::SearchEngine;
 use hearth_interface::store::ResourceStore;
 use hearth_interface::validate::Validator;
@@ -62,6 +64,7 @@ pub struct AppState {
     validator: Arc<dyn Validator>,
     config: Arc<RouterConfig>,
     capability_cache: Arc<OnceLock<serde_json::Value>>,
+    authorizer: Option<Arc<dyn Authorizer>>,
 }
 
 impl AppState {
@@ -78,6 +81,17 @@ impl AppState {
             validator,
             config: Arc::new(config),
             capability_cache: Arc::new(OnceLock::new()),
+            authorizer: None,
         }
+    }
+
+    /// Requires a bearer token on every request but the public ones and checks every
+    /// interaction against what the token grants (see the `authz` module). The store and
+    /// search engine are wrapped so that each access to data is checked.
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.store = Arc::new(authz::guard::GuardedStore::new(self.store));
+        self.search = Arc::new(authz::guard::GuardedSearch::new(self.search));
+        self.authorizer = Some(authorizer);
+        self
     }
 }

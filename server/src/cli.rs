@@ -19,11 +19,39 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the FHIR REST API over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load NDJSON files (.ndjson, .ndjson.gz) into the store, upserting by id.
     Import(ImportArgs),
     /// Write deterministic synthetic patient records as NDJSON, one file per resource type.
     Generate(GenerateArgs),
+    /// Manage clients of the built-in SMART Backend Services token endpoint.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+/// `hearth clients`.
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; prints its new client_id alone on stdout.
+    Add(ClientsAddArgs),
+}
+
+/// `hearth clients add`.
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("keys").required(true).args(["jwks_url", "jwk"]))]
+pub struct ClientsAddArgs {
+    /// URL of the client's JWK Set (public keys, fetched when needed).
+    #[arg(long)]
+    pub jwks_url: Option<String>,
+    /// File with the client's public JWK or JWK Set.
+    #[arg(long)]
+    pub jwk: Option<PathBuf>,
+    /// The widest scopes the client may be granted, e.g. 'system/*.rs'.
+    #[arg(long)]
+    pub scope: String,
+    /// Store options (the registry lives in the data directory).
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Where resources are kept.
@@ -38,6 +66,45 @@ pub enum Backend {
 pub enum Auth {
     /// No authorization: only on a loopback address, or with `--insecure-no-auth`.
     None,
+    /// Amazon Cognito user-pool tokens; access by `cognito:groups` rules.
+    Rbac,
+    /// SMART on FHIR scopes, from an external authorization server and/or the built-in one.
+    Smart,
+}
+
+/// Authorization options (`--auth rbac` and `--auth smart`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AuthArgs {
+    /// Cognito user pool issuer (`https://cognito-idp.<region>.amazonaws.com/<pool id>`).
+    #[arg(long, env = "HEARTH_COGNITO_ISSUER")]
+    pub cognito_issuer: Option<String>,
+    /// Cognito JWK Set URL (default: `<issuer>/.well-known/jwks.json`).
+    #[arg(long, env = "HEARTH_COGNITO_JWKS_URL")]
+    pub cognito_jwks_url: Option<String>,
+    /// Accepted Cognito app client ids, comma separated (default: any client of the pool).
+    #[arg(long, env = "HEARTH_COGNITO_CLIENT_ID", value_delimiter = ',')]
+    pub cognito_client_id: Vec<String>,
+    /// RBAC rules file (JSON; default: the built-in practitioner/non-practitioner/auditor rules).
+    #[arg(long, env = "HEARTH_RBAC_RULES")]
+    pub rbac_rules: Option<PathBuf>,
+    /// Issuer of an external SMART authorization server.
+    #[arg(long, env = "HEARTH_SMART_ISSUER")]
+    pub smart_issuer: Option<String>,
+    /// JWK Set URL of the external SMART authorization server.
+    #[arg(long, env = "HEARTH_SMART_JWKS_URL")]
+    pub smart_jwks_url: Option<String>,
+    /// Audience external SMART tokens must name (usually this server's base URL).
+    #[arg(long, env = "HEARTH_SMART_AUDIENCE")]
+    pub smart_audience: Option<String>,
+    /// Authorization endpoint of the external SMART server, for discovery.
+    #[arg(long, env = "HEARTH_SMART_AUTHORIZE_URL")]
+    pub smart_authorize_url: Option<String>,
+    /// Token endpoint of the external SMART server, for discovery.
+    #[arg(long, env = "HEARTH_SMART_TOKEN_URL")]
+    pub smart_token_url: Option<String>,
+    /// Enable the built-in SMART Backend Services token endpoint (`POST /auth/token`).
+    #[arg(long, env = "HEARTH_SMART_BUILTIN")]
+    pub smart_builtin: bool,
 }
 
 /// Options shared by every subcommand that opens the store.
@@ -66,6 +133,9 @@ pub struct ServeArgs {
     /// Allow `--auth none` on a non-loopback address.
     #[arg(long, env = "HEARTH_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
+    /// Authorization options.
+    #[command(flatten)]
+    pub auth_options: AuthArgs,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "HEARTH_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,

@@ -15,7 +15,8 @@ pub async fn run() -> ExitCode {
     let started = async {
         let config = ServerConfig::from_env().map_err(|e| e.to_string())?;
         let components = wiring::open(&config.store).map_err(|e| e.to_string())?;
-        let app = hearth_routing::app(wiring::state(components, config.router));
+        let authorizer = wiring::authorizer(&config.auth, &config.store.data_dir)?;
+        let app = hearth_routing::app(wiring::state(components, config.router, authorizer));
         lambda_http::run(app).await.map_err(|e| e.to_string())
     };
     match started.await {

@@ -2,6 +2,7 @@
 //! Lambda entry point.
 
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod generate;
 pub mod import;

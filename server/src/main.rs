@@ -20,9 +20,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     hearth::telemetry::init(false);
     let result = match cli.command {
-        Command::Serve(args) => hearth::serve::run(args).await,
+        Command::Serve(args) => hearth::serve::run(*args).await,
         Command::Import(args) => hearth::import::run(args).await,
         Command::Generate(args) => hearth::generate::run(args),
+        Command::Clients(command) => hearth::clients::run(command),
     };
     match result {
         Ok(code) => code,

@@ -14,7 +14,8 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let config = ServerConfig::from_serve_args(&args).map_err(|e| e.to_string())?;
     let components =
         wiring::open(&config.store).map_err(|e| format!("cannot open the store: {e}"))?;
-    let app = hearth_routing::app(wiring::state(components, config.router));
+    let authorizer = wiring::authorizer(&config.auth, &config.store.data_dir)?;
+    let app = hearth_routing::app(wiring::state(components, config.router, authorizer));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;

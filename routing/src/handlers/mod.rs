@@ -22,6 +22,12 @@ use crate::error::ApiError;
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/metadata", get(operations::capabilities))
+        .route(
+            "/.well-known/smart-configuration",
+            get(crate::authz::smart_configuration),
+        )
+        .route("/auth/token", post(crate::authz::token))
+        .route("/auth/jwks", get(crate::authz::jwks))
         .route("/", get(search::system_search).post(bundles::process))
         .route("/_search", post(search::system_search_post))
         .route("/_history", get(history::system))
@@ -52,6 +58,10 @@ pub fn app(state: AppState) -> Router {
         .route("/{type}/{id}/_history/{vid}", get(instance::vread))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::authz::authenticate,
+        ))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub mod auth;
+
 /// A running `hearth serve` on 127.0.0.1 with its own data directory.
 pub struct TestServer {
     child: Child,
@@ -50,15 +52,30 @@ impl TestServer {
 
     /// Starts a server on an existing data directory with extra arguments.
     pub async fn start_on(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_logged(data_dir, extra, "warn", None).await
+    }
+
+    /// Starts a server with extra arguments, logging at `log_level` to `log_file` (to the
+    /// test's stderr when `None`).
+    pub async fn start_logged(
+        data_dir: &Path,
+        extra: &[&str],
+        log_level: &str,
+        log_file: Option<&Path>,
+    ) -> Self {
+        let stderr = match log_file {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+            None => Stdio::inherit(),
+        };
         let env = backend_env(data_dir);
         let mut child = Command::new(hearth_bin())
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .envs(env)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log_level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn hearth");
         let stdout = child.stdout.take().expect("stdout");
