@@ -354,3 +354,46 @@ fn check_size(n: usize, what: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(types: &[&str]) -> SearchScope {
+        SearchScope::System(
+            types
+                .iter()
+                .map(|t| ResourceType::parse(t).expect("type"))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn parses_sort_keys_for_every_type_of_the_scope() {
+        let keys = parse_sort(&scope(&["Patient"]), "-birthdate,family,_id").expect("keys");
+        let parsed: Vec<(&str, bool)> = keys
+            .iter()
+            .map(|k| (k.param.as_str(), k.descending))
+            .collect();
+        assert_eq!(
+            parsed,
+            [("birthdate", true), ("family", false), ("_id", false)]
+        );
+        assert!(parse_sort(&scope(&["Patient", "Observation"]), "-_lastUpdated").is_ok());
+        for (types, value, needle) in [
+            (
+                &["Patient", "Observation"][..],
+                "birthdate",
+                "'birthdate' for Observation",
+            ),
+            (&["Patient"][..], "family,", "empty parameter name"),
+            (&["Patient"][..], "-", "empty parameter name"),
+            (&["Observation"][..], "code-value-quantity", "cannot sort"),
+            (&["Patient"][..], "_content", "cannot sort"),
+        ] {
+            let err = parse_sort(&scope(types), value).expect_err(value);
+            assert!(err.message().contains(needle), "{value}: {}", err.message());
+            assert_eq!(err.expression(), Some("_sort"));
+        }
+    }
+}

@@ -178,25 +178,23 @@ pub(super) fn read_page(
     let mut rows = source.fetch(conn, &bound, count.saturating_add(1))?;
     let has_more = rows.len() > count;
     rows.truncate(count);
-    let maybe_before = bound != Bound::Start;
-    finish(source, conn, rows, maybe_before, Some(has_more))
+    let after_cursor = bound != Bound::Start;
+    finish(source, conn, rows, after_cursor, Some(has_more))
 }
 
-/// The page of `rows`, with a previous cursor when `maybe_before` and a row precedes
-/// them, and a next cursor when a row follows (`has_more`, or checked when unknown).
+/// The page of `rows`, with a previous cursor when `after_cursor` (the page was read from
+/// a cursor, so rows came before it), and a next cursor when a row follows (`has_more`,
+/// or checked when unknown). The previous cursor is not checked: should every row before
+/// the page be gone, it leads to the first page.
 fn finish(
     source: &dyn Source,
     conn: &Connection,
     rows: Vec<(StoredResource, Key)>,
-    maybe_before: bool,
+    after_cursor: bool,
     has_more: Option<bool>,
 ) -> Result<SearchPage> {
     let previous_cursor = match rows.first() {
-        Some((_, first)) if maybe_before => {
-            let before = Bound::Before(first.clone());
-            let exists = !source.fetch(conn, &before, 1)?.is_empty();
-            exists.then(|| before.to_cursor()).flatten()
-        }
+        Some((_, first)) if after_cursor => Bound::Before(first.clone()).to_cursor(),
         _ => None,
     };
     let next_cursor = match rows.last() {
