@@ -85,29 +85,14 @@ pub(crate) async fn history(store: &DynamoStore, query: &HistoryQuery) -> Result
     let count = query.count.max(1);
     let (candidates, total, known) = match &query.scope {
         HistoryScope::Instance(t, id) => {
-            let versions = instance_versions(store, &item::resource_pk(*t, id)).await?;
-            let candidates: Vec<Candidate> = versions
-                .iter()
-                .filter(|v| query.since.is_none_or(|since| v.last_updated >= since))
-                .map(Candidate::from_version)
-                .collect();
-            let known: HashMap<(String, String), StoredResource> = versions
-                .into_iter()
-                .map(|v| {
-                    let c = Candidate::from_version(&v);
-                    ((c.pk, c.sk), v)
-                })
-                .collect();
-            let candidates = match query.at {
-                Some((start, _end)) => current_during(candidates, start.0),
-                None => candidates,
-            };
-            let candidates: Vec<Candidate> = match query.at {
-                Some((_, end)) => candidates.into_iter().filter(|c| c.ts() <= end.0).collect(),
-                None => candidates,
-            };
-            let total = Some(candidates.len() as u64);
-            (candidates, total, known)
+            instance(
+                store,
+                &item::resource_pk(*t, id),
+                query,
+                cursor.as_deref(),
+                count,
+            )
+            .await?
         }
         HistoryScope::Type(t) => {
             let partitions = vec![(GSI_HISTORY_TYPE, HIST_TYPE, t.as_str().to_owned())];
@@ -136,20 +121,104 @@ pub(crate) async fn history(store: &DynamoStore, query: &HistoryQuery) -> Result
     })
 }
 
-/// Every committed version of one resource (one partition: a consistent query).
-async fn instance_versions(store: &DynamoStore, pk: &str) -> Result<Vec<StoredResource>> {
-    let query = store
+/// The candidates of an instance history page (or, with `_at`, of the whole history), and
+/// the total on a first page: versions of one partition, read with consistent queries.
+async fn instance(
+    store: &DynamoStore,
+    pk: &str,
+    query: &HistoryQuery,
+    cursor: Option<&str>,
+    count: usize,
+) -> Result<(
+    Vec<Candidate>,
+    Option<u64>,
+    HashMap<(String, String), StoredResource>,
+)> {
+    let since = query.since.map(|s| s.0);
+    let high = match (cursor, query.at) {
+        (Some(c), None) => {
+            let version = item::history_key_version(c)
+                .ok_or_else(|| Error::invalid(format!("invalid paging cursor '{c}'")))?;
+            item::version_sk(version)
+        }
+        _ => "V#~".to_owned(),
+    };
+    let want = if query.at.is_some() {
+        usize::MAX
+    } else {
+        count + 2
+    };
+    let versions = versions(store, pk, &high, since, want).await?;
+    let known: HashMap<(String, String), StoredResource> = versions
+        .iter()
+        .map(|v| {
+            let c = Candidate::from_version(v);
+            ((c.pk, c.sk), v.clone())
+        })
+        .collect();
+    let mut candidates: Vec<Candidate> = versions.iter().map(Candidate::from_version).collect();
+    if let Some((start, end)) = query.at {
+        candidates = current_during(candidates, start.0);
+        candidates.retain(|c| c.ts() <= end.0);
+        let total = Some(candidates.len() as u64);
+        return Ok((candidates, total, known));
+    }
+    let total = match cursor {
+        Some(_) => None,
+        None => {
+            let mut counting = store
+                .db()
+                .client
+                .query()
+                .key_condition_expression("pk = :pk AND begins_with(sk, :v)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":v", s("V#"))
+                .consistent_read(true)
+                .filter_expression(match since {
+                    Some(_) => "attribute_not_exists(stg) AND ts >= :since",
+                    None => "attribute_not_exists(stg)",
+                });
+            if let Some(since) = since {
+                counting = counting.expression_attribute_values(":since", item::n(since));
+            }
+            Some(store.db().count(counting).await?)
+        }
+    };
+    Ok((candidates, total, known))
+}
+
+/// Up to `want` committed versions of one resource below sort key `high` (exclusive),
+/// written at or after `since`, newest first.
+async fn versions(
+    store: &DynamoStore,
+    pk: &str,
+    high: &str,
+    since: Option<i64>,
+    want: usize,
+) -> Result<Vec<StoredResource>> {
+    let mut request = store
         .db()
         .client
         .query()
-        .key_condition_expression("pk = :pk AND begins_with(sk, :v)")
+        .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
         .expression_attribute_values(":pk", s(pk))
-        .expression_attribute_values(":v", s("V#"))
+        .expression_attribute_values(":lo", s("V#"))
+        .expression_attribute_values(":hi", s(high))
         .scan_index_forward(false)
         .consistent_read(true);
-    let items = store.db().query(query, usize::MAX).await?;
-    let mut versions = Vec::with_capacity(items.len());
-    for found in items {
+    if let Some(since) = since {
+        request = request
+            .filter_expression("ts >= :since")
+            .expression_attribute_values(":since", item::n(since));
+    }
+    if want < usize::MAX {
+        request = request.limit(i32::try_from(want).unwrap_or(i32::MAX));
+    }
+    let mut versions = Vec::new();
+    for found in store.db().query(request, want).await? {
+        if found.str(SK) == Some(high) {
+            continue;
+        }
         if let Some(tx) = found.str(item::STAGED)
             && !store.staged_visible(tx).await?
         {

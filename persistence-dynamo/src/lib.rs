@@ -8,6 +8,10 @@ mod history;
 mod item;
 mod txn;
 
+#[cfg(test)]
+#[path = "../tests/support/mod.rs"]
+mod test_support;
+
 pub mod feed;
 pub mod metrics;
 pub mod store;

@@ -1,7 +1,7 @@
 //! Transactions larger than one `TransactWriteItems` (100 items, 4 MB), kept atomic by the
 //! staged, roll-forward protocol of `docs/transactions.md`:
 //!
-//! 1. a status item `TXS / <txid>` (`PENDING`, expiry) and the list of targets in part items
+//! 1. a status item `TXS / <txid>` (`PENDING`, start time) and the list of targets in part items
 //!    `TX#<txid> / K#<n>`;
 //! 2. every target pointer locked (`lk = txid`) if it still has the version the plan read;
 //! 3. the new versions staged (`stg = txid`, no history keys: invisible);
@@ -27,8 +27,8 @@ use crate::store::{DynamoStore, Planned, history_attributes, pointer_update, ver
 const TARGETS_PER_PART: usize = 500;
 /// Status attribute of a transaction's status item.
 const STATUS: &str = "st";
-/// Expiry attribute (µs since the epoch) of a transaction's status item.
-const EXPIRES: &str = "exp";
+/// Start time (µs since the epoch) of a transaction's status item.
+const STARTED: &str = "t0";
 /// Number of part items of a transaction.
 const PARTS: &str = "parts";
 /// The targets listed in one part item (a JSON array).
@@ -238,11 +238,9 @@ pub(crate) async fn run(store: &DynamoStore, plans: &[Planned]) -> Result<()> {
 /// Step 1: the status item and the part items listing the targets.
 async fn record(store: &DynamoStore, tx: &str, targets: &[Target]) -> Result<()> {
     let parts: Vec<&[Target]> = targets.chunks(TARGETS_PER_PART).collect();
-    let expires = Instant::now().0
-        + i64::try_from(store.inner.transaction_expiry.as_micros()).unwrap_or(i64::MAX / 2);
     let mut status = key(TX_STATUS_PK, tx);
     status.insert(STATUS.to_owned(), s(Status::Pending.as_str()));
-    status.insert(EXPIRES.to_owned(), n(expires));
+    status.insert(STARTED.to_owned(), n(Instant::now().0));
     status.insert(PARTS.to_owned(), n(parts.len()));
     if !store.db().put(status, "attribute_not_exists(pk)").await? {
         return Err(Error::internal(
@@ -534,10 +532,13 @@ pub(crate) async fn status(store: &DynamoStore, tx: &str) -> Result<Option<Statu
         .and_then(|i| i.str(STATUS).and_then(Status::parse)))
 }
 
-fn expired(store_item: &Item) -> bool {
-    store_item
-        .num::<i64>(EXPIRES)
-        .is_none_or(|e| e <= Instant::now().0)
+/// Whether an uncommitted transaction ran past this store's expiry (every process is
+/// configured alike; the coordinator commits only while the status is still `PENDING`).
+fn expired(store: &DynamoStore, record: &Item) -> bool {
+    let expiry = i64::try_from(store.inner.transaction_expiry.as_micros()).unwrap_or(i64::MAX);
+    record
+        .num::<i64>(STARTED)
+        .is_none_or(|started| started.saturating_add(expiry) <= Instant::now().0)
 }
 
 /// Settles the transaction holding the lock a reader met on pointer `pk`.
@@ -550,7 +551,7 @@ pub(crate) async fn resolve(store: &DynamoStore, tx: &str, pk: &str) -> Result<R
     };
     match record.str(STATUS).and_then(Status::parse) {
         Some(Status::Committed) => roll_forward(store, tx).await?,
-        Some(Status::Pending) if !expired(&record) => return Ok(Resolution::InProgress),
+        Some(Status::Pending) if !expired(store, &record) => return Ok(Resolution::InProgress),
         _ => abort(store, tx).await?,
     }
     Ok(Resolution::Finished)
@@ -570,10 +571,192 @@ pub(crate) async fn recover(store: &DynamoStore) -> Result<usize> {
         let Some(tx) = record.str(SK) else { continue };
         match record.str(STATUS).and_then(Status::parse) {
             Some(Status::Committed) => roll_forward(store, tx).await?,
-            Some(Status::Pending) if !expired(&record) => continue,
+            Some(Status::Pending) if !expired(store, &record) => continue,
             _ => abort(store, tx).await?,
         }
         resolved += 1;
     }
     Ok(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hearth_interface::store::{HistoryQuery, HistoryScope, Precondition, ResourceStore, Write};
+    use hearth_testkit::unique_name;
+
+    use super::*;
+
+    fn patient(i: &str, family: &str, precondition: Precondition) -> Write {
+        Write::upsert(
+            ResourceType::parse("Patient").unwrap(),
+            ResourceId::parse(i).unwrap(),
+            json!({"resourceType": "Patient", "name": [{"family": family}]}),
+            precondition,
+        )
+    }
+
+    async fn version_of(store: &DynamoStore, i: &str) -> Option<u64> {
+        store
+            .read(
+                ResourceType::parse("Patient").unwrap(),
+                &ResourceId::parse(i).unwrap(),
+            )
+            .await
+            .expect("read")
+            .map(|r| r.version)
+    }
+
+    /// A store with ten patients at version 1, and a transaction of 60 writes (ten updates,
+    /// fifty creates: 120 items, so the staged protocol runs).
+    async fn seeded() -> (DynamoStore, Vec<Write>) {
+        let client = crate::test_support::client();
+        let table = unique_name("hearth-tx");
+        crate::create_tables(&client, &table).await.expect("table");
+        let store = DynamoStore::connect(client, table).await.expect("connect");
+        for n in 0..10 {
+            store
+                .write(patient(&format!("s{n}"), "before", Precondition::None))
+                .await
+                .expect("seed");
+        }
+        let mut writes: Vec<Write> = (0..10)
+            .map(|n| patient(&format!("s{n}"), "after", Precondition::VersionIs(1)))
+            .collect();
+        writes.extend((0..50).map(|n| patient(&format!("c{n}"), "new", Precondition::Absent)));
+        (store, writes)
+    }
+
+    fn crash_after(store: &DynamoStore, step: Option<Step>) {
+        *store.inner.crash_after.lock().unwrap() = step;
+    }
+
+    async fn type_total(store: &DynamoStore) -> Option<u64> {
+        let query = HistoryQuery {
+            scope: HistoryScope::Type(ResourceType::parse("Patient").unwrap()),
+            since: None,
+            at: None,
+            count: 10,
+            cursor: None,
+        };
+        store.history(&query).await.expect("history").total
+    }
+
+    /// Crashes the coordinator after `step`, checks what readers and writers see meanwhile,
+    /// recovers, and checks the transaction applied entirely (crash after the commit point)
+    /// or not at all.
+    async fn crash_then_recover(step: Step) {
+        let (store, writes) = seeded().await;
+        crash_after(&store, Some(step));
+        let crashed = store.transaction(writes).await.expect_err("injected crash");
+        assert_eq!(crashed.kind(), IssueKind::Internal);
+        crash_after(&store, None);
+        let committed = step == Step::Committed;
+        if !committed {
+            assert_eq!(
+                version_of(&store, "s0").await,
+                Some(1),
+                "old version current"
+            );
+            assert_eq!(
+                version_of(&store, "c0").await,
+                None,
+                "nothing staged visible"
+            );
+            if step != Step::Recorded {
+                let locked = store
+                    .write(patient("s1", "other", Precondition::None))
+                    .await;
+                assert_eq!(locked.expect_err("locked").kind(), IssueKind::Conflict);
+            }
+            assert_eq!(type_total(&store).await, Some(10));
+        }
+        // Another process recovers (uncommitted transactions expire at once for it).
+        let recovering = store.with_transaction_expiry(Duration::ZERO);
+        assert_eq!(recovering.recover().await.expect("recover"), 1);
+        assert_eq!(
+            recovering.recover().await.expect("again"),
+            0,
+            "nothing left"
+        );
+        let (updated, created) = if committed {
+            (Some(2), Some(1))
+        } else {
+            (Some(1), None)
+        };
+        for n in 0..10 {
+            assert_eq!(
+                version_of(&store, &format!("s{n}")).await,
+                updated,
+                "{step:?}"
+            );
+        }
+        for n in 0..50 {
+            assert_eq!(
+                version_of(&store, &format!("c{n}")).await,
+                created,
+                "{step:?}"
+            );
+        }
+        assert_eq!(
+            type_total(&store).await,
+            Some(if committed { 70 } else { 10 })
+        );
+        // No lock is left behind: every resource takes new writes.
+        for i in ["s0", "c0"] {
+            store
+                .write(patient(i, "later", Precondition::None))
+                .await
+                .expect("unlocked");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn crash_after_recording_rolls_back() {
+        crash_then_recover(Step::Recorded).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn crash_after_locking_rolls_back() {
+        crash_then_recover(Step::Locked).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn crash_after_staging_rolls_back() {
+        crash_then_recover(Step::Staged).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn crash_after_the_commit_point_rolls_forward() {
+        crash_then_recover(Step::Committed).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_meeting_a_committed_lock_finishes_the_transaction() {
+        let (store, writes) = seeded().await;
+        crash_after(&store, Some(Step::Committed));
+        store.transaction(writes).await.expect_err("injected crash");
+        crash_after(&store, None);
+        assert_eq!(
+            version_of(&store, "c7").await,
+            Some(1),
+            "committed is visible"
+        );
+        assert_eq!(version_of(&store, "s7").await, Some(2));
+        assert_eq!(
+            store.recover().await.expect("recover"),
+            0,
+            "the reader finished it"
+        );
+        let staged = store
+            .vread(
+                ResourceType::parse("Patient").unwrap(),
+                &ResourceId::parse("c9").unwrap(),
+                1,
+            )
+            .await
+            .expect("vread");
+        assert!(staged.is_some());
+    }
 }

@@ -1,4 +1,4 @@
-//! Fresh tables on the shared moto_server.
+//! Clients for the shared moto_server (also included by the crate's unit tests).
 
 use std::sync::{Arc, OnceLock};
 
@@ -8,8 +8,7 @@ use aws_smithy_runtime_api::client::http::{
     http_client_fn,
 };
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
-use hearth_persistence_dynamo::{DynamoStore, create_tables};
-use hearth_testkit::{Moto, unique_name};
+use hearth_testkit::Moto;
 use tokio::sync::Semaphore;
 
 /// A DynamoDB client for the shared moto_server.
@@ -36,14 +35,6 @@ pub fn streams_client() -> aws_sdk_dynamodbstreams::Client {
         ))
         .build();
     aws_sdk_dynamodbstreams::Client::from_conf(config)
-}
-
-/// A store on a new table of its own.
-pub async fn fresh_store() -> DynamoStore {
-    let client = client();
-    let table = unique_name("hearth");
-    create_tables(&client, &table).await.expect("create table");
-    DynamoStore::connect(client, table).await.expect("connect")
 }
 
 /// An HTTP client that sends one request at a time, shared by every client of the test
