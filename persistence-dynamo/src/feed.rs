@@ -116,6 +116,13 @@ pub struct ChangeFeed {
     iterators: HashMap<String, String>,
 }
 
+/// A DynamoDB Streams client from the standard AWS SDK environment (`AWS_REGION`,
+/// `AWS_ENDPOINT_URL`, credentials).
+pub async fn streams_client_from_env() -> StreamsClient {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    StreamsClient::new(&config)
+}
+
 /// The ARN of the stream of table `table`.
 ///
 /// # Errors

@@ -17,7 +17,9 @@ pub mod metrics;
 pub mod store;
 pub mod table;
 
-pub use feed::{ChangeFeed, FeedPosition, lambda_event_resources, stream_arn};
+pub use feed::{
+    ChangeFeed, FeedPosition, lambda_event_resources, stream_arn, streams_client_from_env,
+};
 pub use metrics::{Metrics, OperationStats};
 pub use store::DynamoStore;
 pub use table::{TABLE_ENV, check, client_from_env, create_tables, table_from_env};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use hearth_interface::instant::Instant;
 use hearth_interface::store::{
     ChangeKind, HistoryQuery, Page, Precondition, ResourceStore, ScanQuery, StoredResource, Write,
@@ -481,23 +481,33 @@ impl DynamoStore {
             if writing.is_empty() {
                 return Ok(plans.into_iter().map(|p| p.result).collect());
             }
-            let lost = if writing.len() * 2 <= TRANSACT_MAX && bytes <= TRANSACT_BYTES {
-                let mut items = Vec::with_capacity(writing.len() * 2);
-                for p in &writing {
-                    items.extend(transact_items(p, self.table())?);
-                }
-                match self.db().transact(items).await {
-                    Ok(()) => false,
-                    Err(TransactError::Condition) => true,
-                    Err(TransactError::Failed(e)) => return Err(e),
-                }
-            } else {
-                match txn::run(self, &plans).await {
-                    Ok(()) => false,
-                    Err(e) if e.kind() == IssueKind::Conflict => true,
-                    Err(e) => return Err(e),
-                }
-            };
+            // Writes that store nothing keep their precondition atomic with a condition check.
+            let checked: Vec<(&Write, &Planned)> = writes
+                .iter()
+                .zip(&plans)
+                .filter(|(w, p)| p.new.is_none() && w.precondition != Precondition::None)
+                .collect();
+            let lost =
+                if writing.len() * 2 + checked.len() <= TRANSACT_MAX && bytes <= TRANSACT_BYTES {
+                    let mut items = Vec::with_capacity(writing.len() * 2 + checked.len());
+                    for p in &writing {
+                        items.extend(transact_items(p, self.table())?);
+                    }
+                    for (w, p) in &checked {
+                        items.push(condition_check(w, p, self.table())?);
+                    }
+                    match self.db().transact(items).await {
+                        Ok(()) => false,
+                        Err(TransactError::Condition) => true,
+                        Err(TransactError::Failed(e)) => return Err(e),
+                    }
+                } else {
+                    match txn::run(self, &plans).await {
+                        Ok(()) => false,
+                        Err(e) if e.kind() == IssueKind::Conflict => true,
+                        Err(e) => return Err(e),
+                    }
+                };
             if !lost {
                 return Ok(plans.into_iter().map(|p| p.result).collect());
             }
@@ -689,6 +699,27 @@ pub(crate) fn transact_items(planned: &Planned, table: &str) -> Result<Vec<Trans
         }
     };
     Ok(vec![TransactWriteItem::builder().put(put).build(), pointer])
+}
+
+/// A check that the pointer of a write that stores nothing is still as it was read.
+fn condition_check(write: &Write, planned: &Planned, table: &str) -> Result<TransactWriteItem> {
+    let pk = item::resource_pk(write.resource_type, &write.id);
+    let mut check = ConditionCheck::builder()
+        .table_name(table)
+        .set_key(Some(key(&pk, POINTER_SK)));
+    check = match planned.pointer {
+        None => check.condition_expression("attribute_not_exists(pk)"),
+        Some(None) => {
+            check.condition_expression("attribute_not_exists(v) AND attribute_not_exists(lk)")
+        }
+        Some(Some(v)) => check
+            .condition_expression("v = :prev AND attribute_not_exists(lk)")
+            .expression_attribute_values(":prev", n(v)),
+    };
+    let check = check
+        .build()
+        .map_err(|e| Error::internal("building a condition check", e))?;
+    Ok(TransactWriteItem::builder().condition_check(check).build())
 }
 
 #[async_trait]

@@ -2,7 +2,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::config::{
+    BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig,
+};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector,
     http_client_fn,
@@ -19,6 +21,8 @@ pub fn client() -> aws_sdk_dynamodb::Client {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .http_client(one_request_at_a_time())
+        // Requests queue at the gate below, which the SDK would take for a stalled upload.
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
