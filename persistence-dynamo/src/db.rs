@@ -50,7 +50,14 @@ pub(crate) fn sdk_error<E>(what: &str, e: SdkError<E>) -> Error
 where
     E: std::error::Error + Send + Sync + 'static,
 {
-    let throttled = format!("{e:?}").contains("Throttl");
+    let debug = format!("{e:?}");
+    let throttled = [
+        "Throttl",
+        "ProvisionedThroughputExceeded",
+        "RequestLimitExceeded",
+    ]
+    .iter()
+    .any(|marker| debug.contains(marker));
     let source = aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string();
     if throttled {
         return Error::new(
@@ -118,8 +125,9 @@ impl Db {
         }
     }
 
-    /// Counts what a query matches (`Select = COUNT`), over all its pages.
-    pub(crate) async fn count(&self, query: QueryFluentBuilder) -> Result<u64> {
+    /// Counts what a query matches (`Select = COUNT`), over all its pages; `None` once the
+    /// count passes `cap` (counting reads every key in the range).
+    pub(crate) async fn count(&self, query: QueryFluentBuilder, cap: u64) -> Result<Option<u64>> {
         let mut total = 0u64;
         let mut start = None;
         loop {
@@ -134,9 +142,12 @@ impl Db {
                 .map_err(|e| sdk_error("Query", e))?;
             self.metrics.record("Query", out.consumed_capacity());
             total += u64::try_from(out.count()).unwrap_or(0);
+            if total > cap {
+                return Ok(None);
+            }
             start = out.last_evaluated_key().cloned();
             if start.is_none() {
-                return Ok(total);
+                return Ok(Some(total));
             }
         }
     }

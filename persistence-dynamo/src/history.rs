@@ -23,6 +23,9 @@ use crate::store::DynamoStore;
 const KEY_MAX: &str = "~";
 /// The lowest possible key.
 const KEY_MIN: &str = "0";
+/// History totals are counted up to this many versions; past it a page has no total
+/// (counting reads every key of the range: about 1 RCU per 70 versions).
+const TOTAL_CAP: u64 = 100_000;
 
 fn encode_cursor(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(key)
@@ -181,7 +184,7 @@ async fn instance(
             if let Some(since) = since {
                 counting = counting.expression_attribute_values(":since", item::n(since));
             }
-            Some(store.db().count(counting).await?)
+            store.db().count(counting, TOTAL_CAP).await?
         }
     };
     Ok((candidates, total, known))
@@ -269,7 +272,7 @@ async fn indexed(
         candidates.extend(found.map_err(|e| Error::internal("history task failed", e))??);
     }
     let total = if cursor.is_none() {
-        let mut total = 0;
+        let mut total = Some(0);
         for (index, attr, value) in &partitions {
             let counting = store
                 .db()
@@ -279,9 +282,15 @@ async fn indexed(
                 .key_condition_expression(format!("{attr} = :h AND {HIST_KEY} >= :lo"))
                 .expression_attribute_values(":h", s(value))
                 .expression_attribute_values(":lo", s(&low));
-            total += store.db().count(counting).await?;
+            total = match (total, store.db().count(counting, TOTAL_CAP).await?) {
+                (Some(a), Some(b)) if a + b <= TOTAL_CAP => Some(a + b),
+                _ => None,
+            };
+            if total.is_none() {
+                break;
+            }
         }
-        Some(total)
+        total
     } else {
         None
     };

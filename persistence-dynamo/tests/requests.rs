@@ -113,6 +113,19 @@ async fn requests_and_capacity_per_operation() {
     rows.measure(&store, "vread", 1.0, store.vread(patient_type, &id, 1))
         .await
         .expect("vread");
+    store.write(write(9999, 1)).await.expect("to delete");
+    rows.measure(
+        &store,
+        "delete",
+        1.0,
+        store.write(Write::delete(
+            patient_type,
+            ResourceId::parse("p9999").unwrap(),
+            Precondition::None,
+        )),
+    )
+    .await
+    .expect("delete");
     for version in 3..=12 {
         store.write(write(0, version)).await.expect("more versions");
     }
