@@ -238,3 +238,102 @@ async fn tables_are_created_idempotently_and_checked() {
     create_tables(&client, &table).await.expect("create again");
     check(&client, &table).await.expect("complete table");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn type_and_system_history_answer_at_and_page() {
+    let store = fresh_store().await;
+    let org = |i: &str, name: &str| {
+        Write::upsert(
+            ty("Organization"),
+            id(i),
+            json!({"resourceType": "Organization", "name": name}),
+            Precondition::None,
+        )
+    };
+    let stamp = |r: hearth_interface::store::WriteResult| r.stored.expect("version").last_updated;
+    let t1 = stamp(store.write(org("o1", "a")).await.unwrap());
+    let t2 = stamp(store.write(org("o2", "a")).await.unwrap());
+    let t3 = stamp(store.write(org("o1", "b")).await.unwrap());
+    let t4 = stamp(
+        store
+            .write(Write::delete(
+                ty("Organization"),
+                id("o2"),
+                Precondition::None,
+            ))
+            .await
+            .unwrap(),
+    );
+    store.write(org("o3", "a")).await.unwrap();
+    let versions = |page: &hearth_interface::store::Page| -> Vec<(String, u64)> {
+        page.entries
+            .iter()
+            .map(|e| (e.id.to_string(), e.version))
+            .collect()
+    };
+    for scope in [HistoryScope::Type(ty("Organization")), HistoryScope::System] {
+        let mut query = HistoryQuery {
+            scope: scope.clone(),
+            since: None,
+            at: Some((t2, t2)),
+            count: 10,
+            cursor: None,
+        };
+        let page = store.history(&query).await.unwrap();
+        assert_eq!(versions(&page), vec![("o2".into(), 1), ("o1".into(), 1)]);
+        assert!(t1 < t2);
+        // At t3 o1's first version was replaced, o2's first version was still current.
+        query.at = Some((t3, t4));
+        query.count = 2;
+        let first = store.history(&query).await.unwrap();
+        assert_eq!(first.total, Some(3));
+        assert_eq!(versions(&first), vec![("o2".into(), 2), ("o1".into(), 2)]);
+        query.cursor = first.next_cursor;
+        let second = store.history(&query).await.unwrap();
+        assert_eq!(versions(&second), vec![("o2".into(), 1)]);
+        assert!(second.next_cursor.is_none());
+        let since = HistoryQuery {
+            scope,
+            since: Some(t3),
+            at: None,
+            count: 2,
+            cursor: None,
+        };
+        let page = store.history(&since).await.unwrap();
+        assert_eq!(page.total, Some(3));
+        assert_eq!(versions(&page), vec![("o3".into(), 1), ("o2".into(), 2)]);
+    }
+}
+
+#[tokio::test]
+async fn unchanged_entries_of_a_transaction_keep_their_precondition() {
+    let store = fresh_store().await;
+    store
+        .write(patient("same", "S", Precondition::None))
+        .await
+        .unwrap();
+    let results = store
+        .transaction(vec![
+            patient("fresh", "F", Precondition::Absent),
+            patient("same", "S", Precondition::BasedOn(1)),
+        ])
+        .await
+        .expect("commit with a condition check");
+    assert_eq!(results[0].outcome, WriteOutcome::Created);
+    assert_eq!(results[1].outcome, WriteOutcome::Unchanged);
+    let stale = store
+        .transaction(vec![
+            patient("other", "O", Precondition::Absent),
+            patient("same", "S", Precondition::BasedOn(2)),
+        ])
+        .await
+        .expect_err("stale read");
+    assert_eq!(stale.kind(), IssueKind::Conflict);
+    assert!(
+        store
+            .read(ty("Patient"), &id("other"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
