@@ -23,6 +23,8 @@
 //! another thread while the writer applies earlier writes of the batch).
 
 mod clock;
+mod composite_index;
+mod fulltext_index;
 mod indexing;
 mod schema;
 mod search;
