@@ -3,6 +3,7 @@
 //!
 //! The functions panic with a message naming the broken behaviour, like assertions do.
 
+pub mod search;
 use std::sync::Arc;
 
 use serde_json::{Value, json};

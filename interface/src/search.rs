@@ -8,6 +8,8 @@ use crate::error::Result;
 use crate::id::{ResourceId, ResourceType};
 use crate::store::StoredResource;
 
+pub mod criteria;
+
 /// Where a search looks.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SearchScope {

@@ -8,40 +8,20 @@
 //! test-only `matching` module keeps the same semantics as pure functions on extracted
 //! values, against which the unit tests check the SQL.
 //!
-//! # Semantics (FHIR R4, hl7.org/fhir/R4/search.html)
-//! Criteria are ANDed, the values of one criterion ORed. `:missing` works on every
-//! parameter type. Supported per type:
-//! - string: starts-with on the normalized text (lowercase, accents removed), `:exact`,
-//!   `:contains`;
-//! - token: `code`, `system|code`, `|code`, `system|`, and `:not`, `:text`, `:of-type`;
-//! - reference: `Type/id`, `id`, absolute or other literal references (equal text, or
-//!   equal trailing `Type/id`: the server base of an absolute URL is not checked),
-//!   `:[Type]` and `:identifier`;
-//! - uri: exact, `:below`, `:above`;
-//! - date, number, quantity: the prefixes `eq ne gt lt ge le sa eb ap`; quantities
-//!   also `number|system|code` and `number||code`;
-//! - composite: `part$part…`, each part with its component's type semantics, matched
-//!   by one item of the base expression (the `composite` module).
-//!
-//! Scopes: one type, several or all types (system search: each type queried in turn), and
-//! the Patient compartment (the target type's compartment parameters, ORed, must reference
-//! the patient; the Patient itself belongs to its own compartment).
-//!
-//! Chains, `_has` and `_include` are resolved by the router before the engine is asked.
-//! `_text` and `_content` are word-prefix searches over the narrative and all string
-//! content (the `fulltext` module). Special parameters (`near`, …) are rejected as not
-//! supported yet.
-//! Results come in the order of the resources' last change, oldest first (type by type in
+//! The criteria semantics, shared by every engine, are described in
+//! [`hearth_interface::search::criteria`]. Composite parameters are matched on the rows of
+//! the `composite_index` module (the `composite` module), `_text` and `_content` on its
+//! FTS5 table (the `fulltext` module). System searches query each type in turn. Results
+//! come in the order of the resources' last change, oldest first (type by type in
 //! multi-type searches), or in the `_sort` order (the `sort` module).
 
 use async_trait::async_trait;
-use hearth_interface::compartment;
-use hearth_interface::id::{all_resource_types, truncate_for_message};
-use hearth_interface::index::{normalize_string, parse_date_range, parse_decimal_range};
+use hearth_interface::id::truncate_for_message;
+use hearth_interface::index::normalize_string;
 use hearth_interface::search::{
     Criterion, SearchEngine, SearchPage, SearchQuery, SearchScope, SupportedParam, TotalMode,
 };
-use hearth_interface::search_params::{SearchParamDef, SearchParamRegistry, SearchParamType};
+use hearth_interface::search_params::SearchParamType;
 use hearth_interface::store::StoredResource;
 use hearth_interface::{Error, ResourceType, Result};
 use rusqlite::types::Value as SqlValue;
@@ -49,18 +29,6 @@ use rusqlite::{Connection, params_from_iter};
 
 use crate::SqliteStore;
 use crate::store::{db_error, row_to_stored};
-
-/// Parameters that exist in FHIR but need machinery this engine does not have yet.
-const UNSUPPORTED_PARAMS: [&str; 8] = [
-    "_has",
-    "_include",
-    "_revinclude",
-    "_list",
-    "_query",
-    "_filter",
-    "_type",
-    "_containedType",
-];
 
 /// Searches a [`SqliteStore`] through its index tables.
 ///
@@ -114,15 +82,7 @@ impl SearchEngine for SqliteSearch {
     }
 
     fn supported_params(&self, resource_type: ResourceType) -> Vec<SupportedParam> {
-        SearchParamRegistry::r4()
-            .for_type(resource_type.as_str())
-            .filter(|def| is_searchable(def))
-            .map(|def| SupportedParam {
-                code: def.code.clone(),
-                kind: def.kind.as_str(),
-                definition: def.url.clone(),
-            })
-            .collect()
+        criteria::supported_params(resource_type)
     }
 }
 
@@ -221,75 +181,14 @@ impl Plan {
 
 /// The types a scope searches, in order, with their filters.
 fn plan(scope: &SearchScope, criteria: &[Criterion]) -> Result<Vec<Plan>> {
-    let plain = |resource_type: ResourceType| -> Result<Plan> {
-        Ok(Plan {
-            resource_type,
-            filters: compile(resource_type, criteria)?,
-            any_of: Vec::new(),
+    Ok(criteria::plan(scope, criteria)?
+        .into_iter()
+        .map(|p| Plan {
+            resource_type: p.resource_type,
+            filters: p.filters,
+            any_of: p.any_of,
         })
-    };
-    match scope {
-        SearchScope::Type(resource_type) => Ok(vec![plain(*resource_type)?]),
-        SearchScope::System(types) if types.is_empty() => all_resource_types()
-            .iter()
-            .filter_map(|name| ResourceType::parse(name))
-            .map(plain)
-            .collect(),
-        SearchScope::System(types) => types.iter().copied().map(plain).collect(),
-        SearchScope::Compartment {
-            compartment,
-            id,
-            target,
-        } => {
-            if !compartment::is_defined(compartment.as_str()) {
-                return Err(Error::not_found(format!(
-                    "this server has no {compartment} compartment definition (it knows the Patient compartment)"
-                )));
-            }
-            let explicit = target.is_some();
-            let targets: Vec<ResourceType> = match target {
-                Some(t) => vec![*t],
-                None => all_resource_types()
-                    .iter()
-                    .filter_map(|name| ResourceType::parse(name))
-                    .collect(),
-            };
-            let mut plans = Vec::new();
-            for target in targets {
-                let mut any_of = Vec::new();
-                for param in compartment::patient_params(target.as_str()) {
-                    let member = Criterion {
-                        name: param.clone(),
-                        modifier: None,
-                        values: vec![format!("{compartment}/{id}")],
-                    };
-                    any_of.push(compile_one(target, &member)?);
-                }
-                if target == *compartment {
-                    let itself = Criterion {
-                        name: "_id".into(),
-                        modifier: None,
-                        values: vec![id.to_string()],
-                    };
-                    any_of.push(compile_one(target, &itself)?);
-                }
-                if any_of.is_empty() {
-                    if explicit {
-                        return Err(Error::invalid(format!(
-                            "{target} is not in the {compartment} compartment"
-                        )));
-                    }
-                    continue;
-                }
-                plans.push(Plan {
-                    resource_type: target,
-                    filters: compile(target, criteria)?,
-                    any_of,
-                });
-            }
-            Ok(plans)
-        }
-    }
+        .collect())
 }
 
 /// The plans' matches in the default order: plan by plan, each in the order of last
@@ -340,15 +239,14 @@ impl Source for Timed<'_> {
 }
 
 mod composite;
-mod criteria;
 mod fulltext;
 mod paging;
 mod sort;
 mod sql;
 
 use composite::*;
-use criteria::*;
 use fulltext::*;
+use hearth_interface::search::criteria::{self, *};
 use paging::{Bound, Key, Source, read_page};
 use sort::Sorted;
 use sql::*;
@@ -359,7 +257,5 @@ use sql::*;
 mod matching;
 #[cfg(test)]
 mod sort_tests;
-#[cfg(test)]
-mod store_tests;
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@ use hearth_interface::search::SortKey;
 
 use super::paging::{Bound, Key, Source};
 use super::*;
+use hearth_interface::search_params::SearchParamRegistry;
 
 /// How one sort key reads a resource's sort value.
 #[derive(Debug, Clone)]

@@ -1,11 +1,53 @@
 //! `_sort` and paging in both directions over a real store.
 
-use super::store_tests::{Fixture, loaded, put, query, run};
 use super::*;
+use hearth_interface::conformance::search::{observations, patients, query};
 use hearth_interface::search::SortKey;
 use hearth_interface::store::{Precondition, ResourceStore, Write};
 use hearth_interface::{IssueKind, ResourceId};
-use serde_json::json;
+use serde_json::{Value, json};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    search: SqliteSearch,
+}
+
+async fn put(store: &SqliteStore, resource: Value) {
+    let ty = resource["resourceType"].as_str().expect("resourceType");
+    let id = resource["id"].as_str().expect("id");
+    let write = Write::upsert(
+        ResourceType::parse(ty).expect("type"),
+        ResourceId::parse(id).expect("id"),
+        resource,
+        Precondition::None,
+    );
+    store.write(write).await.expect("write");
+}
+
+/// A store holding the conformance suite's patients and observations.
+async fn loaded() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path()).expect("open store");
+    let search = SqliteSearch::new(store.clone());
+    for resource in patients().into_iter().chain(observations()) {
+        put(&store, resource).await;
+    }
+    Fixture {
+        _dir: dir,
+        store,
+        search,
+    }
+}
+
+async fn run(f: &Fixture, ty: &str, q: &SearchQuery) -> Result<SearchPage> {
+    f.search
+        .search(
+            &SearchScope::Type(ResourceType::parse(ty).expect("type")),
+            q,
+        )
+        .await
+}
 
 fn sorted(sort: &str) -> SearchQuery {
     let mut q = query(&[]);

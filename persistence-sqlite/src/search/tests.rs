@@ -2,8 +2,8 @@
 
 use super::matching::*;
 use super::*;
-use hearth_interface::IssueKind;
-use hearth_interface::index::IndexValue;
+use hearth_interface::index::{IndexValue, parse_date_range};
+use hearth_interface::search_params::SearchParamRegistry;
 
 fn string_value(s: &str) -> IndexValue {
     IndexValue::String {
@@ -123,25 +123,6 @@ fn date_matches(prefix: Prefix, (start, end): (i64, i64), target: (i64, i64)) ->
     let agreed = agree(resource_type, filter, &values, &format!("{prefix:?}"));
     assert_eq!(agreed, in_memory);
     agreed
-}
-
-#[test]
-fn splits_pipes_with_escapes() {
-    assert_eq!(split_pipes("a|b"), vec!["a", "b"]);
-    assert_eq!(split_pipes(r"a\|b|c"), vec!["a|b", "c"]);
-    assert_eq!(split_pipes("|x"), vec!["", "x"]);
-    assert_eq!(split_pipes(r"x\"), vec![r"x\"]);
-    assert_eq!(split_pipes(r"\n\$"), vec![r"\n$"]);
-}
-
-#[test]
-fn splits_prefixes() {
-    assert_eq!(Prefix::split("ge2020"), (Prefix::Ge, "2020"));
-    assert_eq!(Prefix::split("2020"), (Prefix::Eq, "2020"));
-    assert_eq!(Prefix::split("ap5"), (Prefix::Ap, "5"));
-    assert_eq!(Prefix::split("xx5"), (Prefix::Eq, "xx5"));
-    assert_eq!(Prefix::split("é"), (Prefix::Eq, "é"));
-    assert_eq!(Prefix::split("e"), (Prefix::Eq, "e"));
 }
 
 #[test]
@@ -357,35 +338,6 @@ fn date_prefix_table() {
 }
 
 #[test]
-fn approximate_dates_widen_by_a_tenth_of_the_distance_to_now() {
-    assert_eq!(approximate_dates(1000, 1999, 12_000), (0, 2999));
-    assert_eq!(approximate_dates(1000, 1999, 1500), (1000, 1999));
-    assert_eq!(approximate_dates(1000, 1999, -9000), (0, 2999));
-    assert_eq!(
-        approximate_dates(i64::MIN, i64::MAX, 0),
-        (i64::MIN, i64::MAX)
-    );
-    let query = parse_date("date", "ap2020-01-01", day_ms("2030-01-01")).expect("date");
-    let ValueQuery::Date { start, end, .. } = query else {
-        panic!("date query expected");
-    };
-    assert!(start < day_ms("2020-01-01") && end > day_ms("2020-01-02"));
-}
-
-fn day_ms(s: &str) -> i64 {
-    parse_date_range(s).expect("date").0
-}
-
-#[test]
-fn bad_dates_are_invalid() {
-    for bad in ["2020-13", "ge", "xx2020", "2020-01-01T25:00", "yesterday"] {
-        let err = condition("Patient", "birthdate", bad).expect_err(bad);
-        assert_eq!(err.kind(), IssueKind::Invalid);
-        assert!(err.message().contains("birthdate"), "{}", err.message());
-    }
-}
-
-#[test]
 fn number_prefixes_use_the_precision_of_the_query() {
     let n = |v: f64| {
         [IndexValue::Number {
@@ -450,53 +402,6 @@ fn quantity_units_and_ranges() {
 }
 
 #[test]
-fn rejects_deferred_unknown_and_malformed_criteria() {
-    let cases = [
-        (
-            "Patient",
-            "nope",
-            "x",
-            "unknown search parameter 'nope' for Patient",
-        ),
-        ("Patient", "organization.name", "x", "chained"),
-        ("Observation", "subject:Patient.name", "x", "chained"),
-        (
-            "Patient",
-            "_has:Observation:patient:code",
-            "x",
-            "not supported yet",
-        ),
-        ("Patient", "_text:exact", "x", "':exact'"),
-        ("Patient", "_content", "%-%", "one or more words"),
-        (
-            "Observation",
-            "code-value-quantity",
-            "x",
-            "2 values separated by '$'",
-        ),
-        (
-            "Observation",
-            "code-value-quantity:exact",
-            "a$1",
-            "':exact'",
-        ),
-        ("Location", "near", "1|2", "not supported yet"),
-        ("Patient", "family:below", "x", "':below'"),
-        ("Patient", "birthdate:exact", "2020", "':exact'"),
-        ("Patient", "gender:in", "x", "':in'"),
-        ("Patient", "family", "", "empty value"),
-        ("Patient", "family", "a,", "empty value"),
-    ];
-    for (ty, key, value, message) in cases {
-        let err = condition(ty, key, value).expect_err(key);
-        assert_eq!(err.kind(), IssueKind::Invalid, "{key}");
-        assert!(err.message().contains(message), "{key}: {}", err.message());
-    }
-    let err = condition("Patient", "nope", "x").expect_err("unknown");
-    assert_eq!(err.expression(), Some("nope"));
-}
-
-#[test]
 fn values_of_another_kind_never_match() {
     let values = [IndexValue::Uri("x".into())];
     assert!(!check("Patient", "family", "x", &values));
@@ -557,4 +462,14 @@ fn full_text_matches_word_prefixes_ignoring_case_and_accents() {
     let c = |v: &str| check("Patient", "_content", v, &text);
     assert!(c("peter chalmers"));
     assert!(!check("Patient", "_text", "x", &[]));
+}
+
+#[test]
+fn supported_params_include_composites_and_full_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let search = SqliteSearch::new(SqliteStore::open(dir.path()).expect("open"));
+    let params = search.supported_params(ResourceType::parse("Observation").expect("type"));
+    let find = |code: &str| params.iter().find(|p| p.code == code);
+    assert!(find("code-value-quantity").is_some_and(|p| p.kind == "composite"));
+    assert!(find("_text").is_some() && find("_content").is_some());
 }

@@ -1,0 +1,283 @@
+//! The document indexed for one stored version: its index values (extracted by the code
+//! every engine shares) in the layout of [`crate::mapping`], and the keys that turn token
+//! and reference matching into exact term lookups.
+//!
+//! # Keys
+//! Parts are separated by `\x1f` (unit separator), which FHIR strings cannot contain.
+//!
+//! A token value `(system, code)` has the keys
+//! - `c␟code` (any system), and `sc␟system␟code` or `n␟code` (no system);
+//! - `s␟system` (any code);
+//! - `t␟type system␟type code␟code` per Identifier type coding (for `:of-type`).
+//!
+//! A reference value has `r␟reference` (its text), `t␟Type␟id` and `i␟id`; its
+//! `Reference.identifier` has the token keys in `ident`.
+
+use hearth_interface::index::{IndexValue, extract_all, normalize_string};
+use hearth_interface::search::criteria::is_searchable;
+use hearth_interface::store::{ChangeKind, StoredResource};
+use hearth_interface::{Error, Result};
+use serde_json::{Map, Value, json};
+
+use crate::mapping::field;
+
+/// The key separator.
+pub const SEP: char = '\u{1f}';
+
+/// The keys of a token value (see the module docs).
+pub fn token_keys(system: Option<&str>, code: Option<&str>, out: &mut Vec<String>) {
+    if let Some(code) = code {
+        out.push(format!("c{SEP}{code}"));
+        match system {
+            Some(system) => out.push(format!("sc{SEP}{system}{SEP}{code}")),
+            None => out.push(format!("n{SEP}{code}")),
+        }
+    }
+    if let Some(system) = system {
+        out.push(format!("s{SEP}{system}"));
+    }
+}
+
+/// The `:of-type` key of an identifier value with a type coding.
+pub fn of_type_key(system: &str, code: &str, value: &str) -> String {
+    format!("t{SEP}{system}{SEP}{code}{SEP}{value}")
+}
+
+/// The key of a reference's text.
+pub fn reference_key(reference: &str) -> String {
+    format!("r{SEP}{reference}")
+}
+
+/// The key of a reference's target type and id.
+pub fn target_key(resource_type: &str, id: &str) -> String {
+    format!("t{SEP}{resource_type}{SEP}{id}")
+}
+
+/// The key of a reference's target id, whatever its type.
+pub fn id_key(id: &str) -> String {
+    format!("i{SEP}{id}")
+}
+
+/// The document of a live version, or a tombstone for a deletion.
+///
+/// # Errors
+/// `Internal` when a live version has no body or its body is not JSON.
+pub fn document(stored: &StoredResource) -> Result<Value> {
+    let mut doc = json!({
+        "type": stored.resource_type.as_str(),
+        "id": stored.id.as_str(),
+        "version": stored.version,
+        "lastUpdated": stored.last_updated.0,
+        "deleted": stored.is_deleted(),
+    });
+    if stored.is_deleted() {
+        return Ok(doc);
+    }
+    let body = stored.body.as_deref().ok_or_else(|| {
+        Error::internal(
+            format!("{} has no body", stored.versioned_path()),
+            "live version without body",
+        )
+    })?;
+    let resource: Value = serde_json::from_str(body).map_err(|e| {
+        Error::internal(
+            format!("stored {} is not valid JSON", stored.versioned_path()),
+            e,
+        )
+    })?;
+    let mut present = Vec::new();
+    let mut params = Map::new();
+    for (def, values) in extract_all(stored.resource_type.as_str(), &resource) {
+        if !is_searchable(def) {
+            continue;
+        }
+        if let Some(fields) = param_fields(&values) {
+            present.push(Value::String(def.code.clone()));
+            params.insert(field(&def.code), fields);
+        }
+    }
+    doc["change"] = json!(match stored.change {
+        ChangeKind::Create => "create",
+        _ => "update",
+    });
+    doc["body"] = Value::String(body.to_owned());
+    doc["present"] = Value::Array(present);
+    doc["p"] = Value::Object(params);
+    Ok(doc)
+}
+
+/// The fields of one parameter's values (all of one kind), or `None` when none is
+/// searchable (positions, composites).
+fn param_fields(values: &[IndexValue]) -> Option<Value> {
+    let mut fields = Fields::default();
+    for value in values {
+        fields.add(value);
+    }
+    fields.into_value()
+}
+
+/// The fields of one parameter, collected value by value.
+#[derive(Default)]
+struct Fields {
+    norm: Vec<String>,
+    exact: Vec<String>,
+    keys: Vec<String>,
+    texts: Vec<String>,
+    idents: Vec<String>,
+    uris: Vec<String>,
+    nested: Vec<Value>,
+    kind: Option<&'static str>,
+}
+
+impl Fields {
+    fn add(&mut self, value: &IndexValue) {
+        match value {
+            IndexValue::String { normalized, exact } => {
+                self.kind = Some("string");
+                self.norm.push(normalized.clone());
+                self.exact.push(exact.clone());
+            }
+            IndexValue::Token {
+                system,
+                code,
+                text,
+                of_type,
+            } => {
+                self.kind = Some("token");
+                token_keys(system.as_deref(), code.as_deref(), &mut self.keys);
+                if let Some(code) = code {
+                    for (s, c) in of_type {
+                        if let (Some(s), Some(c)) = (s, c) {
+                            self.keys.push(of_type_key(s, c, code));
+                        }
+                    }
+                }
+                if let Some(text) = text {
+                    self.texts.push(normalize_string(text));
+                }
+            }
+            IndexValue::Reference {
+                reference,
+                resource_type,
+                id,
+                identifier,
+            } => {
+                self.kind = Some("reference");
+                if let Some(r) = reference {
+                    self.keys.push(reference_key(r));
+                }
+                if let Some(id) = id {
+                    if let Some(ty) = resource_type {
+                        self.keys.push(target_key(ty, id));
+                    }
+                    self.keys.push(id_key(id));
+                }
+                if let Some((system, value)) = identifier {
+                    token_keys(system.as_deref(), value.as_deref(), &mut self.idents);
+                }
+            }
+            IndexValue::Uri(uri) => {
+                self.kind = Some("uri");
+                self.uris.push(uri.clone());
+            }
+            IndexValue::Date { start, end } => {
+                self.kind = Some("nested");
+                self.nested.push(json!({"start": start, "end": end}));
+            }
+            IndexValue::Number { value, .. } => {
+                self.kind = Some("nested");
+                self.nested.push(json!({"lo": value, "hi": value}));
+            }
+            IndexValue::Quantity {
+                value,
+                low,
+                high,
+                system,
+                code,
+                unit,
+            } => {
+                self.kind = Some("nested");
+                let (lo, hi) = value.map_or((*low, *high), |v| (v, v));
+                self.nested.push(json!({
+                    "lo": lo, "hi": hi, "system": system, "code": code, "unit": unit
+                }));
+            }
+            IndexValue::Position { .. } | IndexValue::Composite(_) | IndexValue::Text(_) => {}
+        }
+    }
+
+    fn into_value(self) -> Option<Value> {
+        Some(match self.kind? {
+            "string" => json!({"norm": self.norm, "exact": self.exact}),
+            "token" => json!({"k": self.keys, "text": self.texts}),
+            "reference" => json!({"k": self.keys, "ident": self.idents}),
+            "uri" => json!({"v": self.uris}),
+            _ => Value::Array(self.nested),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearth_interface::instant::Instant;
+    use hearth_interface::{ResourceId, ResourceType};
+
+    fn stored(body: Value) -> StoredResource {
+        StoredResource {
+            resource_type: ResourceType::parse("Patient").expect("type"),
+            id: ResourceId::parse("p").expect("id"),
+            version: 3,
+            last_updated: Instant(1_700_000_000_000_000),
+            change: ChangeKind::Update,
+            body: Some(body.to_string()),
+        }
+    }
+
+    #[test]
+    fn documents_hold_keys_per_parameter() {
+        let doc = document(&stored(json!({
+            "resourceType": "Patient", "id": "p",
+            "name": [{"family": "Müller"}],
+            "identifier": [{"system": "urn:s", "value": "1",
+                "type": {"coding": [{"system": "urn:t", "code": "MR"}]}}],
+            "generalPractitioner": [{"reference": "Practitioner/d"}],
+            "birthDate": "2000",
+        })))
+        .expect("document");
+        assert_eq!(doc["p"]["family"]["norm"], json!(["muller"]));
+        assert_eq!(doc["p"]["family"]["exact"], json!(["Müller"]));
+        let keys = doc["p"]["identifier"]["k"].as_array().expect("keys");
+        for key in ["c\u{1f}1", "sc\u{1f}urn:s\u{1f}1", "s\u{1f}urn:s"] {
+            assert!(keys.contains(&json!(key)), "{key}");
+        }
+        assert!(keys.contains(&json!(of_type_key("urn:t", "MR", "1"))));
+        let refs = doc["p"]["general-practitioner"]["k"]
+            .as_array()
+            .expect("refs");
+        assert!(refs.contains(&json!(target_key("Practitioner", "d"))));
+        assert!(
+            doc["p"]["birthdate"]
+                .as_array()
+                .is_some_and(|v| v.len() == 1)
+        );
+        assert!(doc["p"]["meta-id"]["k"].is_array());
+        assert!(
+            doc["present"]
+                .as_array()
+                .expect("present")
+                .contains(&json!("family"))
+        );
+        assert_eq!(doc["deleted"], false);
+    }
+
+    #[test]
+    fn deletions_are_tombstones() {
+        let mut deleted = stored(json!({}));
+        deleted.change = ChangeKind::Delete;
+        deleted.body = None;
+        let doc = document(&deleted).expect("tombstone");
+        assert_eq!(doc["deleted"], true);
+        assert!(doc.get("body").is_none() && doc.get("p").is_none());
+    }
+}

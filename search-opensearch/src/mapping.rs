@@ -1,0 +1,141 @@
+//! Index names and the explicit mapping of each resource type's index, derived from the
+//! types of its R4 search parameters.
+//!
+//! Every document has these top-level fields:
+//!
+//! | field | type | holds |
+//! |---|---|---|
+//! | `type`, `id` | keyword | the resource type and id (sort tie-breakers) |
+//! | `version` | long | the version indexed (also the document's external version) |
+//! | `lastUpdated` | long | the version's time in microseconds (the sort order) |
+//! | `change` | keyword | `create` or `update` |
+//! | `deleted` | boolean | `true` for a tombstone |
+//! | `body` | text, not indexed | the stored resource, returned by searches |
+//! | `present` | keyword | the codes of the parameters with values (for `:missing`) |
+//! | `p` | object | one entry per parameter, by type (below) |
+//!
+//! Under `p`, each searchable parameter has an object named by [`field`]:
+//!
+//! | parameter type | fields |
+//! |---|---|
+//! | string | `norm` (normalized: lowercase, no accents), `exact` (keywords) |
+//! | token | `k` (keys: see [`crate::document`]), `text` (normalized display texts) |
+//! | reference | `k` (keys of the literal reference, type and id), `ident` (token keys of `Reference.identifier`) |
+//! | uri | `v` (keyword) |
+//! | date | nested `{start, end}` (long, inclusive milliseconds) |
+//! | number, quantity | nested `{lo, hi}` (double) with `system`, `code`, `unit` (keywords) |
+//!
+//! Date and quantity values are `nested` so that both ends of one value (and its unit)
+//! are compared together; the others are flat arrays of keys. Keywords longer than
+//! [`MAX_KEYWORD_CHARS`] are not indexed (Lucene's term limit is 32,766 bytes).
+
+use hearth_interface::ResourceType;
+use hearth_interface::search::criteria::is_searchable;
+use hearth_interface::search_params::{SearchParamRegistry, SearchParamType};
+use serde_json::{Map, Value, json};
+
+/// The longest keyword indexed, in characters (4 bytes each at most in UTF-8).
+pub const MAX_KEYWORD_CHARS: usize = 8191;
+
+/// The index of `ty` under `prefix`: `{prefix}-{type in lowercase}`.
+pub fn index_name(prefix: &str, ty: ResourceType) -> String {
+    format!("{prefix}-{}", ty.as_str().to_ascii_lowercase())
+}
+
+/// The object name of a parameter under `p`: its code, with a leading `_` (`_id`,
+/// `_lastUpdated`) spelled `meta-`, since OpenSearch reserves names starting with `_`.
+pub fn field(code: &str) -> String {
+    match code.strip_prefix('_') {
+        Some(rest) => format!("meta-{rest}"),
+        None => code.to_owned(),
+    }
+}
+
+fn keyword() -> Value {
+    json!({"type": "keyword", "ignore_above": MAX_KEYWORD_CHARS})
+}
+
+/// The mapping of one parameter's object under `p`, or `None` for parameters no engine
+/// searches (composite, special).
+pub fn param_mapping(kind: SearchParamType) -> Option<Value> {
+    let keyword = keyword();
+    let mapping = match kind {
+        SearchParamType::String => json!({"properties": {"norm": keyword, "exact": keyword}}),
+        SearchParamType::Token => json!({"properties": {"k": keyword, "text": keyword}}),
+        SearchParamType::Reference => json!({"properties": {"k": keyword, "ident": keyword}}),
+        SearchParamType::Uri => json!({"properties": {"v": keyword}}),
+        SearchParamType::Date => json!({"type": "nested", "properties": {
+            "start": {"type": "long"}, "end": {"type": "long"}
+        }}),
+        SearchParamType::Number | SearchParamType::Quantity => {
+            json!({"type": "nested", "properties": {
+                "lo": {"type": "double"}, "hi": {"type": "double"},
+                "system": keyword, "code": keyword, "unit": keyword
+            }})
+        }
+        SearchParamType::Composite | SearchParamType::Special => return None,
+    };
+    Some(mapping)
+}
+
+/// The body that creates the index of `ty`: settings, the alias and the mapping.
+pub fn index_body(alias: &str, ty: ResourceType) -> Value {
+    let mut params = Map::new();
+    for def in SearchParamRegistry::r4().for_type(ty.as_str()) {
+        if !is_searchable(def) {
+            continue;
+        }
+        if let Some(mapping) = param_mapping(def.kind) {
+            params.insert(field(&def.code), mapping);
+        }
+    }
+    json!({
+        "settings": {"index": {
+            "number_of_shards": 1,
+            "mapping.total_fields.limit": 4000,
+            "mapping.nested_fields.limit": 200,
+        }},
+        "aliases": {alias: {}},
+        "mappings": {
+            "dynamic": "strict",
+            "properties": {
+                "type": {"type": "keyword"},
+                "id": {"type": "keyword"},
+                "version": {"type": "long"},
+                "lastUpdated": {"type": "long"},
+                "change": {"type": "keyword", "index": false},
+                "deleted": {"type": "boolean"},
+                "body": {"type": "text", "index": false},
+                "present": {"type": "keyword"},
+                "p": {"properties": params},
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearth_interface::id::all_resource_types;
+
+    #[test]
+    fn every_type_has_a_mapping_within_the_limits() {
+        for name in all_resource_types() {
+            let ty = ResourceType::parse(name).expect("type");
+            let body = index_body("h-all", ty);
+            let params = body["mappings"]["properties"]["p"]["properties"]
+                .as_object()
+                .expect("params");
+            assert!(params.contains_key("meta-id") && params.contains_key("meta-lastUpdated"));
+            let nested = params.values().filter(|m| m["type"] == "nested").count();
+            assert!(nested < 200 && params.len() * 5 < 4000, "{name}");
+        }
+        assert_eq!(
+            index_name(
+                "hearth",
+                ResourceType::parse("MedicationRequest").expect("type")
+            ),
+            "hearth-medicationrequest"
+        );
+    }
+}
