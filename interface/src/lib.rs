@@ -5,6 +5,7 @@
 //!
 //! This crate does no I/O. It is to Hearth what `axum-core` is to axum.
 
+pub mod binary;
 pub mod compartment;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -14,6 +15,7 @@ pub mod fhirpath;
 pub mod id;
 pub mod index;
 pub mod instant;
+pub mod jobs;
 pub mod outcome;
 pub mod prepared;
 pub mod search;
