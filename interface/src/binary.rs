@@ -3,7 +3,7 @@
 //! bytes never pass through the FHIR server.
 //!
 //! A `Binary` resource keeps only its metadata (`contentType`, `securityContext`) in the
-//! [`ResourceStore`](crate::store::ResourceStore); its content is one object per version,
+//! [`ResourceStore`](crate::store::ResourceStore); its content is one object per write,
 //! under [`BinaryKey::for_binary`].
 
 use std::fmt::{self, Debug};
@@ -53,13 +53,21 @@ impl BinaryKey {
         }
     }
 
-    /// The key of the content of one version of a `Binary`: `Binary/{id}/{version}`.
-    pub fn for_binary(id: &ResourceId, version: u64) -> Self {
+    /// The key of one content of a `Binary`: `Binary/{id}/{content}`, where `content`
+    /// names one upload (a UUID).
+    ///
+    /// # Errors
+    /// [`crate::IssueKind::Invalid`] when `content` is not one valid key segment.
+    pub fn for_binary(id: &ResourceId, content: &str) -> Result<Self> {
         // Resource ids are letters, digits, `-` and `.`, but may start with `.`.
-        Self(format!(
-            "Binary/{}/{version}",
-            escape_leading_dot(id.as_str())
-        ))
+        let key = format!("Binary/{}/{content}", escape_leading_dot(id.as_str()));
+        match Self::parse(&key) {
+            Ok(key) if !content.contains('/') => Ok(key),
+            _ => Err(Error::invalid(format!(
+                "invalid Binary content id '{}'",
+                truncate_for_message(content)
+            ))),
+        }
     }
 
     /// The prefix of every version's content of a `Binary`: `Binary/{id}`.
@@ -143,7 +151,7 @@ impl PresignedUrl {
 ///
 /// # Example
 /// ```ignore
-/// let key = BinaryKey::for_binary(&id, 1);
+/// let key = BinaryKey::for_binary(&id, &content_id)?;
 /// let upload = store.presign_put(&key, Duration::from_secs(300)).await?;
 /// // the client PUTs its bytes to upload.resolve(base)
 /// let download = store.presign_get(&key, Duration::from_secs(300)).await?;
@@ -216,9 +224,11 @@ mod tests {
     #[test]
     fn binary_keys_are_valid_even_for_dotted_ids() {
         let id = ResourceId::parse(".x").expect("id");
-        let key = BinaryKey::for_binary(&id, 2);
+        let key = BinaryKey::for_binary(&id, "c-2").expect("key");
         assert_eq!(BinaryKey::parse(key.as_str()).ok(), Some(key.clone()));
-        assert_eq!(key.as_str(), "Binary/_x/2");
+        assert_eq!(key.as_str(), "Binary/_x/c-2");
+        assert!(BinaryKey::for_binary(&id, "../x").is_err());
+        assert!(BinaryKey::for_binary(&id, "a/b").is_err());
         assert!(
             key.as_str()
                 .starts_with(BinaryKey::binary_prefix(&id).as_str())

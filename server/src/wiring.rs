@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
+use hearth_interface::binary::{BinaryStore, SignedUrlServer};
 use hearth_interface::store::ResourceStore;
 use hearth_interface::validate::JsonSchemaValidator;
 use hearth_routing::{AppState, RouterConfig};
-use hearth_sqlite::{SqliteSearch, SqliteStore};
+use hearth_sqlite::{FsBinaryStore, SqliteSearch, SqliteStore};
 
 use crate::cli::Backend;
 use crate::config::StoreConfig;
@@ -17,6 +18,10 @@ pub struct Components {
     pub store: Arc<dyn ResourceStore>,
     /// Search.
     pub search: Arc<dyn hearth_interface::search::SearchEngine>,
+    /// The content of `Binary` resources.
+    pub binaries: Arc<dyn BinaryStore>,
+    /// The server side of the binary store's URLs, when they point at this server.
+    pub signed_urls: Option<Arc<dyn SignedUrlServer>>,
 }
 
 /// Opens the configured backend.
@@ -28,9 +33,12 @@ pub fn open(config: &StoreConfig) -> hearth_interface::Result<Components> {
         Backend::Sqlite => {
             let store = SqliteStore::open(&config.data_dir)?;
             let search = SqliteSearch::new(store.clone());
+            let binaries = Arc::new(FsBinaryStore::open(&config.data_dir)?);
             Ok(Components {
                 store: Arc::new(store),
                 search: Arc::new(search),
+                binaries: binaries.clone(),
+                signed_urls: Some(binaries),
             })
         }
     }
@@ -38,10 +46,15 @@ pub fn open(config: &StoreConfig) -> hearth_interface::Result<Components> {
 
 /// The router state over opened components.
 pub fn state(components: Components, router: RouterConfig) -> AppState {
-    AppState::new(
+    let state = AppState::new(
         components.store,
         components.search,
         Arc::new(JsonSchemaValidator::r4()),
         router,
     )
+    .with_binary_store(components.binaries);
+    match components.signed_urls {
+        Some(server) => state.with_signed_urls(server),
+        None => state,
+    }
 }
