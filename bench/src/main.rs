@@ -5,10 +5,12 @@
 //! cargo run --release -p hearth-bench -- import
 //! cargo run --release -p hearth-bench -- http
 //! cargo run --release -p hearth-bench -- startup
+//! cargo run --release -p hearth-bench -- cold-start
 //! cargo run --release -p hearth-bench -- transaction
 //! cargo run --release -p hearth-bench -- search
 //! ```
 
+mod cold_start;
 mod http_load;
 mod import;
 mod search;
@@ -36,6 +38,8 @@ enum Scenario {
     Http(http_load::Args),
     /// Process start to first `GET /metadata` on a large store vs `hearth --version`.
     Startup(startup::Args),
+    /// Lambda cold start to the first answered event vs `hearth --version`.
+    ColdStart(cold_start::Args),
     /// Transaction Bundles of 100/1,000/10,000 entries vs one-by-one creates.
     Transaction(transaction::Args),
     /// Searches on generated data (import rate, p50/p95 per query) vs `GET /metadata`.
@@ -48,6 +52,7 @@ async fn main() {
         Scenario::Import(args) => import::run(args).await,
         Scenario::Http(args) => http_load::run(args).await,
         Scenario::Startup(args) => startup::run(args).await,
+        Scenario::ColdStart(args) => cold_start::run(args).await,
         Scenario::Transaction(args) => transaction::run(args).await,
         Scenario::Search(args) => search::run(args).await,
     };

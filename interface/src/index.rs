@@ -86,12 +86,23 @@ pub enum IndexValue {
     },
     /// One combination of a composite parameter: the values of each component, in order.
     Composite(Vec<Vec<IndexValue>>),
+    /// The text of a full-text parameter (`_text`: the narrative, `_content`: all string
+    /// content; see [`fulltext`](crate::fulltext)), for word matching.
+    Text(String),
 }
 
 /// Extracts the index values of one search parameter from `resource`.
+///
+/// `_text` and `_content` have no expression: their value is the one
+/// [`IndexValue::Text`] the [`fulltext`](crate::fulltext) rules give, when not empty.
 pub fn extract(def: &SearchParamDef, resource: &Value) -> Vec<IndexValue> {
     let Some(expression) = &def.expression else {
-        return Vec::new();
+        let text = match def.code.as_str() {
+            crate::fulltext::TEXT => crate::fulltext::narrative(resource),
+            crate::fulltext::CONTENT => crate::fulltext::content(resource),
+            _ => None,
+        };
+        return text.map(IndexValue::Text).into_iter().collect();
     };
     let mut out = Vec::new();
     for node in expression.evaluate(resource) {
@@ -875,6 +886,47 @@ mod tests {
             values(&obs, "code-value-quantity"),
             vec![IndexValue::Composite(vec![codes, vec![quantity]])]
         );
+    }
+
+    /// Composite values stay correlated: each component of a blood pressure pairs its own
+    /// code with its own value, and `combo-` adds the Observation's own code and value.
+    #[test]
+    fn composite_components_follow_each_item() {
+        let bp = example("Observation", "blood-pressure");
+        let pairs = |code: &str| -> Vec<(Vec<String>, Vec<f64>)> {
+            values(&bp, code)
+                .into_iter()
+                .map(|v| {
+                    let IndexValue::Composite(parts) = v else {
+                        panic!("{code}: not composite");
+                    };
+                    let codes = parts[0]
+                        .iter()
+                        .filter_map(|t| match t {
+                            IndexValue::Token { code: Some(c), .. } => Some(c.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    let numbers = parts[1]
+                        .iter()
+                        .filter_map(|q| match q {
+                            IndexValue::Quantity { value, .. } => *value,
+                            _ => None,
+                        })
+                        .collect();
+                    (codes, numbers)
+                })
+                .collect()
+        };
+        let components = pairs("component-code-value-quantity");
+        assert_eq!(components.len(), 2);
+        assert!(components[0].0.contains(&"8480-6".to_owned()));
+        assert_eq!(components[0].1, [107.0]);
+        assert!(components[1].0.contains(&"8462-4".to_owned()));
+        assert_eq!(components[1].1, [60.0]);
+        // The Observation itself has no valueQuantity, so combo- has the two components.
+        assert_eq!(pairs("combo-code-value-quantity"), components);
+        assert!(values(&bp, "code-value-quantity").is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod conformance;
 pub mod elements;
 pub mod error;
 pub mod fhirpath;
+pub mod fulltext;
 pub mod id;
 pub mod index;
 pub mod instant;

@@ -101,6 +101,48 @@ pub struct SearchQuery {
     pub cursor: Option<String>,
     /// How to compute the total.
     pub total: TotalMode,
+    /// The order of the matches (`_sort`), most significant key first; empty for the
+    /// engine's default order. See [`SortKey`] for the semantics every engine follows.
+    pub sort: Vec<SortKey>,
+}
+
+/// One key of `_sort` (FHIR R4 search.html#_sort): `param` ascending, or descending when
+/// written `-param`.
+///
+/// # Semantics (the same on every engine)
+/// - The sort value of a resource for a parameter is taken from its index values
+///   ([`IndexValue`](crate::index::IndexValue)) of that parameter: a resource with several
+///   values sorts by its lowest value when ascending and by its highest when descending.
+/// - Per parameter type: string by the normalized text; token by the code; reference by
+///   the reference text (`Type/id` for relative references); uri by the uri; date by the
+///   start of the range ascending and the end descending; number and quantity by the
+///   value (a Range by its low bound ascending, its high bound descending; units are not
+///   compared). `_id` sorts by the logical id, `_lastUpdated` by the version's time.
+/// - Resources without a value sort last, in both directions.
+/// - Ties (on every key) are broken by resource type, then id, ascending, so the order
+///   is total and stable while resources change: paging cursors are positions in it.
+/// - Composite and special parameters cannot be sorted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    /// The parameter code (`birthdate`, `_lastUpdated`).
+    pub param: String,
+    /// Whether the order is descending (`-param`).
+    pub descending: bool,
+}
+
+impl SortKey {
+    /// Parses one comma-separated item of `_sort` (`date` or `-date`); `None` when the
+    /// name is empty.
+    pub fn parse(item: &str) -> Option<Self> {
+        let (param, descending) = match item.strip_prefix('-') {
+            Some(rest) => (rest, true),
+            None => (item, false),
+        };
+        (!param.is_empty()).then(|| Self {
+            param: param.to_owned(),
+            descending,
+        })
+    }
 }
 
 /// The most criteria one search may have.
@@ -145,12 +187,16 @@ impl SearchQuery {
 }
 
 /// A page of search results.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SearchPage {
     /// The matches on this page (`search.mode = match`).
     pub matches: Vec<StoredResource>,
     /// Cursor for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
+    /// Cursor for the previous page; `None` on the first page. Like `next_cursor`, it is a
+    /// position in the order (before this page's first match), so it stays valid while
+    /// data changes.
+    pub previous_cursor: Option<String>,
     /// Total number of matches, when asked for and known.
     pub total: Option<u64>,
 }
@@ -195,6 +241,16 @@ mod tests {
         assert_eq!(split_or_values(r"a\,b,c"), vec!["a,b", "c"]);
         assert_eq!(split_or_values(r"x\|y"), vec![r"x\|y"]);
         assert_eq!(split_or_values(""), vec![""]);
+    }
+
+    #[test]
+    fn parses_sort_keys() {
+        let key = SortKey::parse("-date").expect("key");
+        assert_eq!((key.param.as_str(), key.descending), ("date", true));
+        let key = SortKey::parse("_id").expect("key");
+        assert_eq!((key.param.as_str(), key.descending), ("_id", false));
+        assert_eq!(SortKey::parse("-"), None);
+        assert_eq!(SortKey::parse(""), None);
     }
 
     #[test]

@@ -17,7 +17,10 @@
 //! - `ix_quantity (pid, lo, hi, system, code, unit, ts)`: numbers and quantities,
 //!   `lo`/`hi` the compared range (the value twice for a number or a quantity with a value,
 //!   a Range's bounds otherwise);
-//! - `ix_uri (pid, uri, ts)`.
+//! - `ix_uri (pid, uri, ts)`;
+//! - `ix_composite`: composite parameters, one row per component value (see the
+//!   `composite_index` module);
+//! - `ix_fulltext`: the words of `_text` and `_content` (see the `fulltext_index` module).
 //!
 //! Rows name their parameter by `pid` ([`param_id`] of the resource type and the parameter
 //! code). Every `ix_` table is clustered on `(ts, pid, seq)` (`seq` numbers the rows of one
@@ -83,13 +86,14 @@ CREATE INDEX IF NOT EXISTS ix_uri_value ON ix_uri (pid, uri);
 ";
 
 /// The index tables, for removal.
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     "ix_string",
     "ix_token",
     "ix_reference",
     "ix_date",
     "ix_quantity",
     "ix_uri",
+    crate::composite_index::TABLE,
 ];
 
 /// The index values of every parameter of one resource.
@@ -140,7 +144,7 @@ pub(crate) fn remove(conn: &Connection, resource_type: ResourceType, ts: i64) ->
             .and_then(|mut s| s.execute(params![ts]))
             .map_err(db_error)?;
     }
-    Ok(())
+    crate::fulltext_index::remove(conn, ts).map_err(db_error)
 }
 
 /// Records the version written at `ts` as current, with its index values.
@@ -154,6 +158,7 @@ pub(crate) fn insert(
     conn.prepare_cached("INSERT INTO current (type, ts) VALUES (?1, ?2)")
         .and_then(|mut s| s.execute(params![ty, ts]))
         .map_err(db_error)?;
+    crate::fulltext_index::insert(conn, ts, extracted).map_err(db_error)?;
     let mut seq = 0_i64;
     for (def, values) in extracted {
         let pid = param_id(ty, &def.code);
@@ -263,8 +268,11 @@ fn insert_value(
         IndexValue::Uri(uri) => conn
             .prepare_cached("INSERT INTO ix_uri (ts, pid, seq, uri) VALUES (?1, ?2, ?3, ?4)")?
             .execute(params![ts, pid, seq, uri]),
-        // Not searchable by this engine (`near`, composite parameters).
-        IndexValue::Position { .. } | IndexValue::Composite(_) => Ok(0),
+        IndexValue::Composite(parts) => {
+            crate::composite_index::insert(conn, ts, pid, seq, parts).map(|()| 0)
+        }
+        // Full text is written by `fulltext_index`; `near` is not searchable here.
+        IndexValue::Text(_) | IndexValue::Position { .. } => Ok(0),
     }
     .map(|_| ())
 }
@@ -286,7 +294,7 @@ fn is_plain_reference(reference: &str, resource_type: Option<&str>, id: Option<&
 }
 
 /// The `of_type` column: `\x1e` + `system \x1f code \x1e` per coding with both parts.
-fn of_type_column(of_type: &[(Option<String>, Option<String>)]) -> Option<String> {
+pub(crate) fn of_type_column(of_type: &[(Option<String>, Option<String>)]) -> Option<String> {
     let mut out = String::new();
     for (system, code) in of_type {
         if let (Some(system), Some(code)) = (system, code) {
@@ -321,6 +329,7 @@ pub(crate) fn backfill(conn: &mut Connection) -> Result<()> {
         tx.execute(&format!("DELETE FROM {table}"), [])
             .map_err(db_error)?;
     }
+    crate::fulltext_index::clear(&tx).map_err(db_error)?;
     let rows: Vec<(String, i64, Vec<u8>)> = tx
         .prepare(
             "SELECT type, ts, body FROM versions v WHERE change != 2 AND NOT EXISTS
@@ -419,6 +428,7 @@ mod tests {
             count: 10,
             cursor: None,
             total: Default::default(),
+            sort: Vec::new(),
         };
         let page = search
             .search(&SearchScope::Type(patient), &query)

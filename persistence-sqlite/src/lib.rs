@@ -28,6 +28,8 @@
 
 pub mod binary;
 mod clock;
+mod composite_index;
+mod fulltext_index;
 mod indexing;
 pub mod jobs;
 mod schema;

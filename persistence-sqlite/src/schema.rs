@@ -36,5 +36,7 @@ pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
 /// Creates the tables and indexes when missing.
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
-    conn.execute_batch(crate::indexing::SCHEMA)
+    conn.execute_batch(crate::indexing::SCHEMA)?;
+    conn.execute_batch(crate::composite_index::SCHEMA)?;
+    conn.execute_batch(crate::fulltext_index::SCHEMA)
 }

@@ -69,13 +69,16 @@ struct EntryResponse {
     last_modified: String,
 }
 
-/// The paging links of a Bundle: `self`, and `first`/`next` when there are more pages.
+/// The paging links of a Bundle: `self`, and `first`/`previous`/`next` when there are
+/// other pages.
 #[derive(Debug, Clone, Default)]
 pub struct Links {
     /// The URL of this page.
     pub self_url: String,
     /// The URL of the first page, when this is not it.
     pub first: Option<String>,
+    /// The URL of the previous page, if any.
+    pub previous: Option<String>,
     /// The URL of the next page, if any.
     pub next: Option<String>,
 }
@@ -90,6 +93,12 @@ impl Links {
             links.push(Link {
                 relation: "first",
                 url: first,
+            });
+        }
+        if let Some(previous) = &self.previous {
+            links.push(Link {
+                relation: "previous",
+                url: previous,
             });
         }
         if let Some(next) = &self.next {

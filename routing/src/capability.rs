@@ -66,6 +66,11 @@ fn resource_entry(state: &AppState, ty: ResourceType) -> Value {
         .supported_params(ty)
         .into_iter()
         .map(|p| json!({ "name": p.code, "definition": p.definition, "type": p.kind }))
+        .chain(std::iter::once(json!({
+            "name": crate::list_param::LIST,
+            "type": "special",
+            "documentation": "members of a List: _list=[List/]id (resolved by the router)"
+        })))
         .collect();
     let interactions: Vec<Value> = TYPE_INTERACTIONS
         .iter()

@@ -53,6 +53,7 @@ pub async fn resolve(
         count: 2,
         cursor: None,
         total: TotalMode::None,
+        sort: Vec::new(),
     };
     query.check_limits()?;
     let mut page = state.search.search(&SearchScope::Type(ty), &query).await?;

@@ -264,6 +264,7 @@ async fn referrers(
             count: MAX_INCLUDED,
             cursor: None,
             total: TotalMode::None,
+            sort: Vec::new(),
         };
         found.extend(
             state

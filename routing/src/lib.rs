@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod handlers;
 mod include;
+mod list_param;
 mod negotiate;
 mod patch;
 mod respond;

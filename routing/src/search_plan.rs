@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use hearth_interface::search::{Criterion, SearchQuery, SearchScope, TotalMode};
+use hearth_interface::search::{Criterion, SearchQuery, SearchScope, SortKey, TotalMode};
 use hearth_interface::search_params::{SearchParamRegistry, SearchParamType};
 use hearth_interface::{Error, ResourceType, Result};
 
@@ -54,6 +54,48 @@ pub fn check_known(scope: &SearchScope, key: &str) -> Result<()> {
     }
 }
 
+/// Parses `_sort` (`a,-b`) into sort keys, checking that each names a parameter every
+/// type of `scope` can be sorted on (`_id` and `_lastUpdated` always can).
+///
+/// # Errors
+/// `Invalid` at `_sort`, naming the key.
+pub fn parse_sort(scope: &SearchScope, value: &str) -> Result<Vec<SortKey>> {
+    let registry = SearchParamRegistry::r4();
+    let mut keys = Vec::new();
+    for item in value.split(',') {
+        let key = SortKey::parse(item).ok_or_else(|| {
+            Error::invalid(format!(
+                "_sort has an empty parameter name in '{}'",
+                hearth_interface::id::truncate_for_message(value)
+            ))
+            .at("_sort")
+        })?;
+        let name = key.param.as_str();
+        if !matches!(name, "_id" | "_lastUpdated") {
+            for t in scope_types(scope) {
+                let shown = hearth_interface::id::truncate_for_message(name);
+                let def = registry.get(t.as_str(), name).ok_or_else(|| {
+                    Error::invalid(format!("unknown sort parameter '{shown}' for {t}")).at("_sort")
+                })?;
+                let sortable = def.expression.is_some()
+                    && !matches!(
+                        def.kind,
+                        SearchParamType::Composite | SearchParamType::Special
+                    );
+                if !sortable {
+                    return Err(Error::invalid(format!(
+                        "cannot sort on '{shown}': a {} parameter without sortable values",
+                        def.kind.as_str()
+                    ))
+                    .at("_sort"));
+                }
+            }
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
 fn scope_types(scope: &SearchScope) -> Vec<ResourceType> {
     match scope {
         SearchScope::Type(t)
@@ -68,7 +110,7 @@ fn scope_types(scope: &SearchScope) -> Vec<ResourceType> {
     }
 }
 
-/// Replaces every chain and `_has` in `criteria` by plain criteria.
+/// Replaces every chain, `_has` and `_list` in `criteria` by plain criteria.
 ///
 /// # Errors
 /// `Invalid` for malformed chains, non-reference chain parameters, chains in system
@@ -80,6 +122,13 @@ pub async fn resolve(
 ) -> Result<Planned> {
     let mut plain = Vec::with_capacity(criteria.len());
     for criterion in criteria {
+        if criterion.name == crate::list_param::LIST {
+            match crate::list_param::resolve(state, scope, &criterion).await? {
+                Some(members) => plain.push(members),
+                None => return Ok(Planned::NoMatch),
+            }
+            continue;
+        }
         if !is_chained(&criterion) {
             plain.push(criterion);
             continue;
@@ -288,6 +337,7 @@ async fn inner_matches(
         count: MAX_INNER_MATCHES + 1,
         cursor: None,
         total: TotalMode::None,
+        sort: Vec::new(),
     };
     query.check_limits()?;
     let page = state.search.search(&SearchScope::Type(ty), &query).await?;

@@ -6,7 +6,7 @@ mod support;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::{TestServer, hearth_bin, test_data};
+use support::{TestServer, backend_env, hearth_bin, test_data};
 
 fn import(data_dir: &std::path::Path, paths: &[&std::path::Path]) -> Output {
     Command::new(hearth_bin())
@@ -15,6 +15,7 @@ fn import(data_dir: &std::path::Path, paths: &[&std::path::Path]) -> Output {
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--quiet")
+        .envs(backend_env(data_dir))
         .output()
         .expect("run hearth import")
 }

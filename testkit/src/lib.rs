@@ -11,6 +11,11 @@
 //! Tests share one server of each kind per test process ([`Moto::shared`],
 //! [`OsMem::shared`]) and keep apart by naming their tables, buckets and indexes with
 //! [`unique_name`].
+//!
+//! [`lambda::LambdaRuntime`] stands in for the Lambda Runtime API, so the real binary can
+//! be run as a Lambda function.
+
+pub mod lambda;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

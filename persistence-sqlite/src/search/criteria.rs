@@ -15,11 +15,10 @@ pub(super) struct Filter {
 
 /// Whether a parameter is one this engine can search.
 pub(super) fn is_searchable(def: &SearchParamDef) -> bool {
-    let kind_ok = !matches!(
-        def.kind,
-        SearchParamType::Composite | SearchParamType::Special
-    );
-    kind_ok && def.expression.is_some() && !UNSUPPORTED_PARAMS.contains(&def.code.as_str())
+    let has_values = def.expression.is_some() || fulltext_column(&def.code).is_some();
+    def.kind != SearchParamType::Special
+        && has_values
+        && !UNSUPPORTED_PARAMS.contains(&def.code.as_str())
 }
 
 /// Resolves and parses every criterion; the first bad one fails the search.
@@ -101,6 +100,9 @@ pub(super) fn parse_condition(
             format!("search parameter '{name}' has an empty value"),
         ));
     }
+    if let Some(column) = fulltext_column(name) {
+        return parse_fulltext(name, column, modifier, values);
+    }
     match modifier {
         Some("missing") => parse_missing(name, values),
         Some("not") if def.kind == SearchParamType::Token => {
@@ -160,6 +162,7 @@ pub(super) fn parse_value(
         (SearchParamType::Date, None) => parse_date(name, value, now_ms()),
         (SearchParamType::Number, None) => parse_number(name, value),
         (SearchParamType::Quantity, None) => parse_quantity(name, value),
+        (SearchParamType::Composite, None) => parse_composite(def, value),
         (kind, modifier) => Err(unsupported_modifier(name, kind, modifier)),
     }
 }
@@ -413,6 +416,12 @@ pub(super) enum Condition {
     AnyOf(Vec<ValueQuery>),
     /// No value matches any query (`:not`; a resource without values matches).
     NoneOf(Vec<ValueQuery>),
+    /// `_text`/`_content`: the text in `column` of the full-text table has every word of
+    /// one of the alternatives, each as the start of a word.
+    FullText {
+        column: &'static str,
+        alternatives: Vec<Vec<String>>,
+    },
 }
 
 /// One parsed search value.
@@ -448,6 +457,8 @@ pub(super) enum ValueQuery {
         number: Decimal,
         unit: UnitQuery,
     },
+    /// A composite value: one query per component, all matched by one item.
+    Composite(Vec<ValueQuery>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,12 @@ pub(super) fn matches(condition: &Condition, values: &[IndexValue]) -> bool {
         Condition::Missing(missing) => values.is_empty() == *missing,
         Condition::AnyOf(queries) => any_match(queries, values),
         Condition::NoneOf(queries) => !any_match(queries, values),
+        Condition::FullText { alternatives, .. } => values.iter().any(|v| match v {
+            IndexValue::Text(text) => alternatives
+                .iter()
+                .any(|words| hearth_interface::fulltext::matches(text, words)),
+            _ => false,
+        }),
     }
 }
 
@@ -69,6 +75,13 @@ pub(super) fn value_matches(query: &ValueQuery, value: &IndexValue) -> bool {
             let target = point.map_or((*low, *high), |v| (v, v));
             unit_matches(wanted, system.as_deref(), code.as_deref(), unit.as_deref())
                 && number_matches(*prefix, number, target)
+        }
+        (ValueQuery::Composite(parts), IndexValue::Composite(values)) => {
+            parts.len() == values.len()
+                && parts
+                    .iter()
+                    .zip(values)
+                    .all(|(q, vs)| vs.iter().any(|v| value_matches(q, v)))
         }
         _ => false,
     }

@@ -3,7 +3,7 @@
 //! It answers a search with one SQL query per searched type over the index tables the
 //! store maintains in its write transactions (see the `indexing` module): each criterion
 //! becomes a predicate on the current versions (`current`), totals are `COUNT(*)` of the
-//! same predicate, and paging is keyset on the version's `ts`. The "Criteria" section
+//! same predicate, and paging is keyset (see the `paging` module). The "Criteria" section
 //! parses criteria into conditions, the "SQL" section turns them into predicates, and the
 //! test-only `matching` module keeps the same semantics as pure functions on extracted
 //! values, against which the unit tests check the SQL.
@@ -19,15 +19,20 @@
 //!   `:[Type]` and `:identifier`;
 //! - uri: exact, `:below`, `:above`;
 //! - date, number, quantity: the prefixes `eq ne gt lt ge le sa eb ap`; quantities
-//!   also `number|system|code` and `number||code`.
+//!   also `number|system|code` and `number||code`;
+//! - composite: `part$part…`, each part with its component's type semantics, matched
+//!   by one item of the base expression (the `composite` module).
 //!
 //! Scopes: one type, several or all types (system search: each type queried in turn), and
 //! the Patient compartment (the target type's compartment parameters, ORed, must reference
 //! the patient; the Patient itself belongs to its own compartment).
 //!
 //! Chains, `_has` and `_include` are resolved by the router before the engine is asked.
-//! `_sort`, `_text`, composite and special parameters are rejected as not supported yet.
-//! Results come in the order of the resources' last change, oldest first.
+//! `_text` and `_content` are word-prefix searches over the narrative and all string
+//! content (the `fulltext` module). Special parameters (`near`, …) are rejected as not
+//! supported yet.
+//! Results come in the order of the resources' last change, oldest first (type by type in
+//! multi-type searches), or in the `_sort` order (the `sort` module).
 
 use async_trait::async_trait;
 use hearth_interface::compartment;
@@ -46,13 +51,10 @@ use crate::SqliteStore;
 use crate::store::{db_error, row_to_stored};
 
 /// Parameters that exist in FHIR but need machinery this engine does not have yet.
-const UNSUPPORTED_PARAMS: [&str; 11] = [
+const UNSUPPORTED_PARAMS: [&str; 8] = [
     "_has",
     "_include",
     "_revinclude",
-    "_sort",
-    "_text",
-    "_content",
     "_list",
     "_query",
     "_filter",
@@ -75,30 +77,30 @@ impl SqliteSearch {
         Self { store }
     }
 
-    /// Runs each plan's query in turn from the query's cursor and collects one page of
-    /// matches, counting all of them when a total is wanted.
+    /// Reads one page of the plans' matches in the query's order from its cursor, and
+    /// counts all of them when a total is wanted (first pages only).
     async fn run(&self, plans: Vec<Plan>, query: &SearchQuery) -> Result<SearchPage> {
         let want_total = query.cursor.is_none() && query.total != TotalMode::None;
         let count = query.count;
-        let (plan_index, after) = parse_cursor(query.cursor.as_deref())?;
+        let sort = query.sort.clone();
+        // Checked before reading, so that bad keys fail even on an empty store.
+        Sorted::new(&plans, &sort)?;
+        let bound = Bound::parse(query.cursor.as_deref(), sort.len())?;
         self.store
             .with_reader(move |conn| {
-                let mut collector = Collector::new(count, want_total);
-                for (index, plan) in plans.iter().enumerate().skip(plan_index) {
-                    if collector.is_done() {
-                        break;
+                let mut page = if sort.is_empty() {
+                    read_page(&Timed { plans: &plans }, conn, bound, count)?
+                } else {
+                    read_page(&Sorted::new(&plans, &sort)?, conn, bound, count)?
+                };
+                if want_total {
+                    let mut total = 0;
+                    for plan in &plans {
+                        total += plan.count(conn)?;
                     }
-                    let after = if index == plan_index { after } else { None };
-                    let room = count.saturating_sub(collector.matches.len());
-                    if !collector.has_more {
-                        let rows = plan.fetch(conn, after, room.saturating_add(1))?;
-                        collector.extend(index, rows);
-                    }
-                    if want_total {
-                        collector.total += plan.count(conn)?;
-                    }
+                    page.total = Some(total);
                 }
-                Ok(collector.finish())
+                Ok(page)
             })
             .await
     }
@@ -135,11 +137,13 @@ struct Plan {
 }
 
 impl Plan {
-    /// Up to `limit` matches after the version written at `after`, oldest change first.
+    /// Up to `limit` matches in the order of last change, after the version written at
+    /// `from` (or before it and newest first, when `backwards`).
     fn fetch(
         &self,
         conn: &Connection,
-        after: Option<i64>,
+        from: Option<i64>,
+        backwards: bool,
         limit: usize,
     ) -> Result<Vec<StoredResource>> {
         let mut b = Binder::default();
@@ -148,12 +152,17 @@ impl Plan {
              FROM current c JOIN versions v ON v.ts = c.ts WHERE {}",
             self.where_sql(&mut b)
         );
-        if let Some(after) = after {
-            let p = b.bind(SqlValue::Integer(after));
-            sql.push_str(&format!(" AND c.ts > {p}"));
+        let (op, order) = if backwards {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        if let Some(from) = from {
+            let p = b.bind(SqlValue::Integer(from));
+            sql.push_str(&format!(" AND c.ts {op} {p}"));
         }
         let limit = b.bind(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
-        sql.push_str(&format!(" ORDER BY c.ts LIMIT {limit}"));
+        sql.push_str(&format!(" ORDER BY c.ts {order} LIMIT {limit}"));
         let mut stmt = conn.prepare_cached(&sql).map_err(db_error)?;
         stmt.query_map(params_from_iter(&b.args), row_to_stored)
             .and_then(|rows| rows.collect())
@@ -283,103 +292,73 @@ fn plan(scope: &SearchScope, criteria: &[Criterion]) -> Result<Vec<Plan>> {
     }
 }
 
-/// Cursors are `<plan index>:<ts>`, the position just after the last match returned (the
-/// `ts` of its version); no cursor starts at the first plan.
-fn parse_cursor(cursor: Option<&str>) -> Result<(usize, Option<i64>)> {
-    let Some(cursor) = cursor else {
-        return Ok((0, None));
-    };
-    cursor
-        .split_once(':')
-        .and_then(|(plan, ts)| {
-            let ts = ts.parse::<i64>().ok().filter(|ts| *ts >= 0)?;
-            Some((plan.parse().ok()?, Some(ts)))
-        })
-        .ok_or_else(|| {
-            Error::invalid(format!(
-                "invalid paging cursor '{}'",
-                truncate_for_message(cursor)
-            ))
-        })
-}
-
-/// The cursor that continues just after `entry` of plan `plan_index`.
-fn cursor_after(plan_index: usize, entry: &StoredResource) -> String {
-    format!("{plan_index}:{}", entry.last_updated.0)
-}
-
-/// Gathers one page of matches, the total when one is wanted, and learns whether a match
-/// exists after the page.
+/// The plans' matches in the default order: plan by plan, each in the order of last
+/// change (oldest first).
 #[derive(Debug)]
-struct Collector {
-    count: usize,
-    want_total: bool,
-    matches: Vec<StoredResource>,
-    /// The plan of the last match on the page.
-    last_plan: usize,
-    total: u64,
-    has_more: bool,
+struct Timed<'a> {
+    plans: &'a [Plan],
 }
 
-impl Collector {
-    fn new(count: usize, want_total: bool) -> Self {
-        Self {
-            count,
-            want_total,
-            matches: Vec::new(),
-            last_plan: 0,
-            total: 0,
-            has_more: false,
-        }
-    }
-
-    /// Records matches of plan `plan_index`, in order; those beyond the page only tell
-    /// that a next page exists.
-    fn extend(&mut self, plan_index: usize, entries: Vec<StoredResource>) {
-        for entry in entries {
-            if self.matches.len() < self.count {
-                self.matches.push(entry);
-                self.last_plan = plan_index;
-            } else {
-                self.has_more = true;
-            }
-        }
-    }
-
-    /// Whether further plans cannot change the page: it is full, a next match is known
-    /// (or the page holds nothing at all), and no total is wanted.
-    fn is_done(&self) -> bool {
-        !self.want_total && (self.has_more || self.count == 0)
-    }
-
-    /// The page. With a page size of 0 there is no next page: no position precedes the
-    /// first match.
-    fn finish(self) -> SearchPage {
-        let next_cursor = if self.has_more {
-            self.matches
-                .last()
-                .map(|entry| cursor_after(self.last_plan, entry))
-        } else {
-            None
+impl Source for Timed<'_> {
+    fn fetch(
+        &self,
+        conn: &Connection,
+        bound: &Bound,
+        limit: usize,
+    ) -> Result<Vec<(StoredResource, Key)>> {
+        let (first, from, backwards) = match bound {
+            Bound::Start => (0, None, false),
+            Bound::After(Key::Time { plan, ts }) => (*plan, Some(*ts), false),
+            Bound::Before(Key::Time { plan, ts }) => (*plan, Some(*ts), true),
+            Bound::After(_) | Bound::Before(_) => return Ok(Vec::new()),
         };
-        SearchPage {
-            matches: self.matches,
-            next_cursor,
-            total: self.want_total.then_some(self.total),
+        let order: Vec<usize> = if backwards {
+            (0..self.plans.len().min(first.saturating_add(1)))
+                .rev()
+                .collect()
+        } else {
+            (first..self.plans.len()).collect()
+        };
+        let mut rows = Vec::new();
+        for index in order {
+            let room = limit.saturating_sub(rows.len());
+            if room == 0 {
+                break;
+            }
+            let from = if index == first { from } else { None };
+            let found = self.plans[index].fetch(conn, from, backwards, room)?;
+            rows.extend(found.into_iter().map(|row| {
+                let key = Key::Time {
+                    plan: index,
+                    ts: row.last_updated.0,
+                };
+                (row, key)
+            }));
         }
+        Ok(rows)
     }
 }
 
+mod composite;
 mod criteria;
+mod fulltext;
+mod paging;
+mod sort;
 mod sql;
 
+use composite::*;
 use criteria::*;
+use fulltext::*;
+use paging::{Bound, Key, Source, read_page};
+use sort::Sorted;
 use sql::*;
 
 /// The reference semantics of the SQL predicates, on extracted values in memory: the unit
 /// tests check that both agree.
 #[cfg(test)]
 mod matching;
+#[cfg(test)]
+mod sort_tests;
 #[cfg(test)]
 mod store_tests;
 #[cfg(test)]

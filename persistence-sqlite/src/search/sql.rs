@@ -42,8 +42,9 @@ pub(super) fn table_for(kind: SearchParamType) -> &'static str {
         SearchParamType::Date => "ix_date",
         SearchParamType::Number | SearchParamType::Quantity => "ix_quantity",
         SearchParamType::Uri => "ix_uri",
+        SearchParamType::Composite => crate::composite_index::TABLE,
         // Not searchable: rejected when compiled.
-        SearchParamType::Composite | SearchParamType::Special => "ix_uri",
+        SearchParamType::Special => "ix_uri",
     }
 }
 
@@ -54,19 +55,28 @@ pub(super) fn table_for(kind: SearchParamType) -> &'static str {
 /// without statistics it would, and scan a whole parameter per candidate.
 pub(super) fn filter_sql(filter: &Filter, ty: &str, b: &mut Binder, drive: bool) -> String {
     let table = table_for(filter.def.kind);
-    let pid = b.int(crate::indexing::param_id(ty, &filter.def.code));
+    let param = crate::indexing::param_id(ty, &filter.def.code);
     match &filter.condition {
-        Condition::Missing(missing) => format!(
-            "{}EXISTS (SELECT 1 FROM {table} x WHERE x.ts = c.ts AND +x.pid = {pid})",
-            if *missing { "NOT " } else { "" }
-        ),
+        Condition::FullText {
+            column,
+            alternatives,
+        } => fulltext_sql(column, alternatives, b),
+        Condition::Missing(missing) => {
+            let pid = b.int(param);
+            format!(
+                "{}EXISTS (SELECT 1 FROM {table} x WHERE x.ts = c.ts AND +x.pid = {pid})",
+                if *missing { "NOT " } else { "" }
+            )
+        }
         Condition::AnyOf(queries) if !drive => {
+            let pid = b.int(param);
             let tests = any_value_sql(queries, b);
             format!(
                 "EXISTS (SELECT 1 FROM {table} x WHERE x.ts = c.ts AND +x.pid = {pid} AND ({tests}))"
             )
         }
         Condition::AnyOf(queries) => {
+            let pid = b.int(param);
             // One SELECT per alternative, so that each can use the value index (SQLite
             // would scan all the parameter's rows for an OR of them).
             let selects: Vec<String> = queries
@@ -81,6 +91,7 @@ pub(super) fn filter_sql(filter: &Filter, ty: &str, b: &mut Binder, drive: bool)
             }
         }
         Condition::NoneOf(queries) => {
+            let pid = b.int(param);
             let tests = any_value_sql(queries, b);
             format!(
                 "NOT EXISTS (SELECT 1 FROM {table} x WHERE x.ts = c.ts AND +x.pid = {pid} AND ({tests}))"
@@ -92,8 +103,10 @@ pub(super) fn filter_sql(filter: &Filter, ty: &str, b: &mut Binder, drive: bool)
 /// Whether a condition likely matches few resources: equality on values that are rarely
 /// shared widely.
 pub(super) fn is_selective(condition: &Condition) -> bool {
-    let Condition::AnyOf(queries) = condition else {
-        return false;
+    let queries = match condition {
+        Condition::AnyOf(queries) => queries,
+        Condition::FullText { .. } => return true,
+        _ => return false,
     };
     queries.iter().all(|q| match q {
         ValueQuery::Token(t) => t.code.is_some(),
@@ -101,6 +114,9 @@ pub(super) fn is_selective(condition: &Condition) -> bool {
         ValueQuery::Reference(r) => !matches!(r, ReferenceQuery::Identifier(_)),
         ValueQuery::String { mode, .. } => *mode == StringMode::Exact,
         ValueQuery::Uri { mode, .. } => *mode == UriMode::Exact,
+        ValueQuery::Composite(parts) => parts
+            .first()
+            .is_some_and(|first| is_selective(&Condition::AnyOf(vec![first.clone()]))),
         _ => false,
     })
 }
@@ -180,6 +196,7 @@ pub(super) fn value_sql(query: &ValueQuery, b: &mut Binder) -> String {
             unit_sql(unit, b),
             number_sql(*prefix, number, b)
         ),
+        ValueQuery::Composite(parts) => composite_sql(parts, b),
     }
 }
 

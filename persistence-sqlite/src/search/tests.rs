@@ -72,6 +72,10 @@ fn agree(resource_type: ResourceType, filter: Filter, values: &[IndexValue], wha
     let in_memory = matches(&filter.condition, values);
     let conn = Connection::open_in_memory().expect("sqlite");
     conn.execute_batch(crate::indexing::SCHEMA).expect("schema");
+    conn.execute_batch(crate::composite_index::SCHEMA)
+        .expect("schema");
+    conn.execute_batch(crate::fulltext_index::SCHEMA)
+        .expect("schema");
     crate::indexing::insert(
         &conn,
         resource_type,
@@ -462,12 +466,19 @@ fn rejects_deferred_unknown_and_malformed_criteria() {
             "x",
             "not supported yet",
         ),
-        ("Patient", "_text", "x", "not supported yet"),
+        ("Patient", "_text:exact", "x", "':exact'"),
+        ("Patient", "_content", "%-%", "one or more words"),
         (
             "Observation",
             "code-value-quantity",
             "x",
-            "not supported yet",
+            "2 values separated by '$'",
+        ),
+        (
+            "Observation",
+            "code-value-quantity:exact",
+            "a$1",
+            "':exact'",
         ),
         ("Location", "near", "1|2", "not supported yet"),
         ("Patient", "family:below", "x", "':below'"),
@@ -491,4 +502,59 @@ fn values_of_another_kind_never_match() {
     assert!(!check("Patient", "family", "x", &values));
     assert!(!check("Patient", "gender", "x", &values));
     assert!(check("Patient", "gender:not", "x", &values));
+}
+
+#[test]
+fn composite_parts_match_within_one_item() {
+    let loinc = Some("http://loinc.org");
+    let ucum = Some("http://unitsofmeasure.org");
+    // A blood pressure: each component pairs its own code with its own value.
+    let values = [
+        IndexValue::Composite(vec![
+            vec![token(loinc, Some("8480-6"), Some("Systolic"))],
+            vec![quantity(120.0, ucum, Some("mm[Hg]"), None)],
+        ]),
+        IndexValue::Composite(vec![
+            vec![
+                token(loinc, Some("8462-4"), None),
+                token(None, None, Some("Diastolic")),
+            ],
+            vec![quantity(80.0, ucum, Some("mm[Hg]"), None)],
+        ]),
+    ];
+    let c = |v: &str| check("Observation", "component-code-value-quantity", v, &values);
+    assert!(c("http://loinc.org|8480-6$gt100"));
+    assert!(c("8480-6$120||mm[Hg]"));
+    assert!(c("8462-4$le80|http://unitsofmeasure.org|mm[Hg]"));
+    assert!(!c("8462-4$gt100"), "the diastolic value is 80");
+    assert!(!c("8480-6$lt100"), "the systolic value is 120");
+    assert!(!c("8480-6$120||kg"));
+    assert!(c("x$1,8480-6$ge120"), "values are ORed");
+    let concept = [IndexValue::Composite(vec![
+        vec![token(loinc, Some("72166-2"), None)],
+        vec![token(Some("http://snomed.info/sct"), Some("8517006"), None)],
+    ])];
+    let v = |q: &str| check("Observation", "code-value-concept", q, &concept);
+    assert!(v("72166-2$http://snomed.info/sct|8517006") && !v("72166-2$1"));
+    assert!(check(
+        "Observation",
+        "code-value-concept:missing",
+        "false",
+        &concept
+    ));
+    assert!(check("Observation", "code-value-date:missing", "true", &[]));
+}
+
+#[test]
+fn full_text_matches_word_prefixes_ignoring_case_and_accents() {
+    let text = [IndexValue::Text(
+        "Patient Peter Chalmers has congestive Heart FAILURE, seen at Hôpital Saint-Éloi".into(),
+    )];
+    let t = |v: &str| check("Patient", "_text", v, &text);
+    assert!(t("heart") && t("HEART fail") && t("hopital") && t("éloi") && t("saint eloi"));
+    assert!(!t("eart") && !t("heart attack") && !t("chalmersx"));
+    assert!(t("attack,congest"), "values are ORed");
+    let c = |v: &str| check("Patient", "_content", v, &text);
+    assert!(c("peter chalmers"));
+    assert!(!check("Patient", "_text", "x", &[]));
 }

@@ -93,6 +93,7 @@ async fn respond(
         &path,
         &echoed,
         query.cursor.as_deref(),
+        None,
         page.next_cursor.as_deref(),
     );
     let text = bundle::history(

@@ -1,6 +1,6 @@
 //! Search interactions: type level (`GET [type]?`, `POST [type]/_search`), system level
 //! (`GET /?`, `POST /_search`) and compartment (`GET Patient/[id]/[type]?`), with paging,
-//! `_total`, `_summary=count`, includes and `Prefer: handling=lenient`.
+//! `_sort`, `_total`, `_summary=count`, includes and `Prefer: handling=lenient`.
 
 use axum::body::Body;
 use axum::extract::{RawPathParams, State};
@@ -179,6 +179,18 @@ fn parse_request(
             }
             "_type" => {}
             "_total" => query.total = parse_total(&value)?,
+            "_sort" => match search_plan::parse_sort(scope, &value) {
+                Ok(keys) => query.sort = keys,
+                Err(e) if ctx.prefer.lenient && e.kind() == IssueKind::Invalid => {
+                    warnings.push(Issue::new(
+                        Severity::Warning,
+                        "not-supported",
+                        format!("ignored: {}", e.message()),
+                    ));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
             k if k.starts_with("_include") || k.starts_with("_revinclude") => {
                 includes.add(k, &value)?
             }
@@ -244,9 +256,8 @@ async fn run_search(
                 state.search.search(&scope, &query).await?
             }
             Planned::NoMatch => hearth_interface::search::SearchPage {
-                matches: Vec::new(),
-                next_cursor: None,
                 total: (query.total != TotalMode::None).then_some(0),
+                ..Default::default()
             },
         };
     let included = include::collect(state, &page.matches, &includes).await?;
@@ -255,6 +266,7 @@ async fn run_search(
         path,
         &echoed,
         query.cursor.as_deref(),
+        page.previous_cursor.as_deref(),
         page.next_cursor.as_deref(),
     );
     let mut entries: Vec<_> = page
@@ -288,12 +300,13 @@ pub(crate) fn parse_count(value: &str, max: usize) -> Result<usize> {
     })
 }
 
-/// `self`, `first` and `next` links for a paged answer.
+/// `self`, `first`, `previous` and `next` links for a paged answer.
 pub(crate) fn page_links(
     ctx: &Ctx,
     path: &str,
     params: &[(String, String)],
     cursor: Option<&str>,
+    previous_cursor: Option<&str>,
     next_cursor: Option<&str>,
 ) -> Links {
     let with_cursor = |c: Option<&str>| {
@@ -306,6 +319,7 @@ pub(crate) fn page_links(
     Links {
         self_url: with_cursor(cursor),
         first: cursor.map(|_| with_cursor(None)),
+        previous: previous_cursor.map(|c| with_cursor(Some(c))),
         next: next_cursor.map(|c| with_cursor(Some(c))),
     }
 }

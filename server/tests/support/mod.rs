@@ -1,5 +1,10 @@
 //! Test harness: runs the real `hearth` binary on a loopback port with a fresh data
 //! directory, and talks to it over HTTP.
+//!
+//! With `HEARTH_TEST_BACKEND=aws` the same tests run on the AWS backend: the server uses
+//! DynamoDB and S3 on a shared `moto_server` and OpenSearch on a shared `osmem-server`
+//! (both started by hearth-testkit), with a table, bucket and index prefix of its own
+//! derived from its data directory, created by `hearth init-aws`.
 
 #![allow(dead_code)]
 
@@ -45,10 +50,12 @@ impl TestServer {
 
     /// Starts a server on an existing data directory with extra arguments.
     pub async fn start_on(data_dir: &Path, extra: &[&str]) -> Self {
+        let env = backend_env(data_dir);
         let mut child = Command::new(hearth_bin())
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
+            .envs(env)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -147,6 +154,46 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Whether the tests run on the AWS backend (`HEARTH_TEST_BACKEND=aws`).
+pub fn on_aws() -> bool {
+    std::env::var("HEARTH_TEST_BACKEND").is_ok_and(|b| b == "aws")
+}
+
+/// The environment that points `hearth` at the backend under test for `data_dir`: nothing
+/// for the embedded backend; for AWS, the stand-ins' endpoints and resource names unique to
+/// `data_dir`, created by `hearth init-aws` on first use (idempotent).
+pub fn backend_env(data_dir: &Path) -> Vec<(String, String)> {
+    if !on_aws() {
+        return Vec::new();
+    }
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut hasher);
+    let name = format!("hearth-test-{:016x}", hasher.finish());
+    let moto = hearth_testkit::Moto::shared();
+    let osmem = hearth_testkit::OsMem::shared();
+    let mut env: Vec<(String, String)> = moto
+        .aws_env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    env.extend([
+        ("HEARTH_BACKEND".to_owned(), "aws".to_owned()),
+        ("HEARTH_DYNAMODB_TABLE".to_owned(), name.clone()),
+        ("HEARTH_S3_BUCKET".to_owned(), name.clone()),
+        ("HEARTH_OPENSEARCH_URL".to_owned(), osmem.url().to_owned()),
+        ("HEARTH_OPENSEARCH_PREFIX".to_owned(), format!("{name}-")),
+    ]);
+    let status = Command::new(hearth_bin())
+        .args(["init-aws", "--quiet"])
+        .envs(env.clone())
+        .env("RUST_LOG", "warn")
+        .status()
+        .expect("spawn hearth init-aws");
+    assert!(status.success(), "hearth init-aws failed: {status}");
+    env
 }
 
 /// Sends a request; returns the status and the JSON body (Null when empty or not JSON).
