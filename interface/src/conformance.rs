@@ -3,6 +3,8 @@
 //!
 //! The functions panic with a message naming the broken behaviour, like assertions do.
 
+pub mod jobs;
+
 pub mod search;
 use std::sync::Arc;
 

@@ -6,6 +6,7 @@
 //! This crate does no I/O. It is to Hearth what `axum-core` is to axum.
 
 pub mod authz;
+pub mod binary;
 pub mod compartment;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -16,6 +17,7 @@ pub mod fulltext;
 pub mod id;
 pub mod index;
 pub mod instant;
+pub mod jobs;
 pub mod outcome;
 pub mod prepared;
 pub mod search;

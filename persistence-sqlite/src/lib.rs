@@ -16,19 +16,27 @@
 //! see exactly the committed current versions. A store written before the index tables
 //! existed is indexed once when opened.
 //!
+//! Bulk job state lives in the `jobs` table of the same file ([`SqliteJobStore`]), and
+//! `Binary` content in files under `binaries/` beside it ([`FsBinaryStore`]), reached through
+//! HMAC-signed, expiring URLs the server serves itself.
+//!
 //! # Concurrency
 //! One writer connection behind a mutex serialises writes (SQLite allows one writer anyway);
 //! reads use a small pool of connections and see committed data at once (WAL snapshots).
 //! Index values are extracted before the writer lock is taken (for large batches, on
 //! another thread while the writer applies earlier writes of the batch).
 
+pub mod binary;
 mod clock;
 mod composite_index;
 mod fulltext_index;
 mod indexing;
+pub mod jobs;
 mod schema;
 mod search;
 mod store;
 
+pub use binary::FsBinaryStore;
+pub use jobs::SqliteJobStore;
 pub use search::SqliteSearch;
 pub use store::{DATABASE_FILE, SqliteStore};

@@ -147,8 +147,15 @@ impl FromRequestParts<AppState> for Target {
 /// # Errors
 /// 413 past the limit, 400 when the body cannot be read.
 pub async fn read_body(state: &AppState, body: Body) -> Result<Bytes> {
+    read_body_up_to(body, state.config.max_body_bytes).await
+}
+
+/// Reads a body up to `limit` bytes, like [`read_body`].
+///
+/// # Errors
+/// 413 past the limit, 400 when the body cannot be read.
+pub async fn read_body_up_to(body: Body, limit: usize) -> Result<Bytes> {
     use http_body_util::BodyExt;
-    let limit = state.config.max_body_bytes;
     let drain_bound = limit.saturating_mul(4).max(64 << 20);
     let too_large = || {
         Error::new(

@@ -21,6 +21,7 @@ mod summary;
 use std::sync::{Arc, OnceLock};
 
 use hearth_interface::authz::Authorizer;
+use hearth_interface::binary::{BinaryStore, SignedUrlServer};
 use hearth_interface::search::SearchEngine;
 use hearth_interface::store::ResourceStore;
 use hearth_interface::validate::Validator;
@@ -42,6 +43,8 @@ pub struct RouterConfig {
     pub max_count: usize,
     /// The most entries a batch or transaction Bundle may have; more get a 413.
     pub max_bundle_entries: usize,
+    /// The largest upload accepted through the server's own signed `_binary` URLs.
+    pub max_binary_bytes: usize,
 }
 
 impl Default for RouterConfig {
@@ -52,6 +55,7 @@ impl Default for RouterConfig {
             default_count: 20,
             max_count: 1000,
             max_bundle_entries: 20_000,
+            max_binary_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -63,6 +67,8 @@ pub struct AppState {
     search: Arc<dyn SearchEngine>,
     validator: Arc<dyn Validator>,
     config: Arc<RouterConfig>,
+    binaries: Option<Arc<dyn BinaryStore>>,
+    signed_urls: Option<Arc<dyn SignedUrlServer>>,
     capability_cache: Arc<OnceLock<serde_json::Value>>,
     authorizer: Option<Arc<dyn Authorizer>>,
 }
@@ -80,6 +86,8 @@ impl AppState {
             search,
             validator,
             config: Arc::new(config),
+            binaries: None,
+            signed_urls: None,
             capability_cache: Arc::new(OnceLock::new()),
             authorizer: None,
         }
@@ -92,6 +100,21 @@ impl AppState {
         self.store = Arc::new(authz::guard::GuardedStore::new(self.store));
         self.search = Arc::new(authz::guard::GuardedSearch::new(self.search));
         self.authorizer = Some(authorizer);
+        self
+    }
+
+    /// Keeps the content of `Binary` resources in `store`: writes answer with a presigned
+    /// upload URL (`presignedPutUrl`), reads with a download URL (`presignedGetUrl`), and
+    /// inline `data` moves to the store. Without one, `Binary` is an ordinary resource.
+    pub fn with_binary_store(mut self, store: Arc<dyn BinaryStore>) -> Self {
+        self.binaries = Some(store);
+        self
+    }
+
+    /// Serves the signed URLs of a store whose URLs point at this server
+    /// (`_binary/{key}?expires=..&signature=..`).
+    pub fn with_signed_urls(mut self, server: Arc<dyn SignedUrlServer>) -> Self {
+        self.signed_urls = Some(server);
         self
     }
 }

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
+use hearth_interface::binary::{BinaryStore, SignedUrlServer};
 use hearth_interface::store::ResourceStore;
 use hearth_interface::validate::JsonSchemaValidator;
 use hearth_routing::{AppState, RouterConfig};
-use hearth_sqlite::{SqliteSearch, SqliteStore};
+use hearth_sqlite::{FsBinaryStore, SqliteSearch, SqliteStore};
 
 use hearth_interface::authz::Authorizer;
 
@@ -19,6 +20,10 @@ pub struct Components {
     pub store: Arc<dyn ResourceStore>,
     /// Search.
     pub search: Arc<dyn hearth_interface::search::SearchEngine>,
+    /// The content of `Binary` resources.
+    pub binaries: Arc<dyn BinaryStore>,
+    /// The server side of the binary store's URLs, when they point at this server.
+    pub signed_urls: Option<Arc<dyn SignedUrlServer>>,
 }
 
 /// Opens the configured backend.
@@ -30,9 +35,12 @@ pub fn open(config: &StoreConfig) -> hearth_interface::Result<Components> {
         Backend::Sqlite => {
             let store = SqliteStore::open(&config.data_dir)?;
             let search = SqliteSearch::new(store.clone());
+            let binaries = Arc::new(FsBinaryStore::open(&config.data_dir)?);
             Ok(Components {
                 store: Arc::new(store),
                 search: Arc::new(search),
+                binaries: binaries.clone(),
+                signed_urls: Some(binaries),
             })
         }
     }
@@ -49,7 +57,12 @@ pub fn state(
         components.search,
         Arc::new(JsonSchemaValidator::r4()),
         router,
-    );
+    )
+    .with_binary_store(components.binaries);
+    let state = match components.signed_urls {
+        Some(server) => state.with_signed_urls(server),
+        None => state,
+    };
     match authorizer {
         Some(authorizer) => state.with_authorizer(authorizer),
         None => state,

@@ -39,6 +39,16 @@ fn hearth_interface_types() -> Vec<String> {
     serde_json::from_str(&text).unwrap()
 }
 
+/// A resource without the expiring content URLs of Binary answers (issue 8).
+fn without_urls(resource: &Value) -> Value {
+    let mut resource = resource.clone();
+    if let Some(fields) = resource.as_object_mut() {
+        fields.remove("presignedGetUrl");
+        fields.remove("presignedPutUrl");
+    }
+    resource
+}
+
 #[tokio::test]
 async fn every_resource_type_supports_the_full_lifecycle() {
     let server = TestServer::start().await;
@@ -57,7 +67,7 @@ async fn every_resource_type_supports_the_full_lifecycle() {
 
         let (status, read) = server.get(&format!("{ty}/{id}")).await;
         assert_eq!(status, 200, "read {ty}");
-        assert_eq!(read, created);
+        assert_eq!(without_urls(&read), without_urls(&created));
 
         let mut changed = read.clone();
         changed["language"] = json!("en");
@@ -66,7 +76,11 @@ async fn every_resource_type_supports_the_full_lifecycle() {
         assert_eq!(updated["meta"]["versionId"], "2");
 
         let (status, v1) = server.get(&format!("{ty}/{id}/_history/1")).await;
-        assert_eq!((status, &v1), (200, &created), "vread {ty}");
+        assert_eq!(
+            (status, without_urls(&v1)),
+            (200, without_urls(&created)),
+            "vread {ty}"
+        );
 
         let (status, _) = server.delete(&format!("{ty}/{id}")).await;
         assert_eq!(status, 200, "delete {ty}");

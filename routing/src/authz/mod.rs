@@ -2,7 +2,9 @@
 //! [`Authorizer`](hearth_interface::authz::Authorizer) is configured.
 //!
 //! [`authenticate`] is one middleware in front of every route except the public ones
-//! (`/metadata`, `/.well-known/smart-configuration`, `/auth/token`, `/auth/jwks`):
+//! (`/metadata`, `/.well-known/smart-configuration`, `/auth/token`, `/auth/jwks`, and the
+//! signed Binary content URLs under `/_binary/`, which carry their own HMAC signature and
+//! expiry like presigned S3 URLs):
 //! - no or a malformed `Authorization: Bearer` header, or a token the authorizer rejects:
 //!   401 with `WWW-Authenticate: Bearer` and an `OperationOutcome`;
 //! - an interaction the token does not grant on the URL's resource type: 403;
@@ -34,7 +36,7 @@ fn is_public(path: &str) -> bool {
     matches!(
         path,
         "/metadata" | "/.well-known/smart-configuration" | "/auth/token" | "/auth/jwks"
-    )
+    ) || path.starts_with("/_binary/")
 }
 
 /// The middleware: see the module documentation.

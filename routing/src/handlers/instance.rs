@@ -33,6 +33,7 @@ pub async fn read(
         add_version_headers(&mut r, &stored);
         return Ok(r);
     }
+    let stored = super::binary::with_download_url(&state, &ctx, stored).await?;
     Ok(resource_body(StatusCode::OK, &stored, &ctx.presentation))
 }
 
@@ -58,6 +59,7 @@ pub async fn vread(
         )
         .into());
     }
+    let stored = super::binary::with_download_url(&state, &ctx, stored).await?;
     Ok(resource_body(StatusCode::OK, &stored, &ctx.presentation))
 }
 
@@ -142,6 +144,9 @@ pub async fn update(
     ctx: Ctx,
     body: Body,
 ) -> Result<Response, ApiError> {
+    if super::binary::handles(&state, target.ty) {
+        return super::binary::update(state, target, ctx, body).await;
+    }
     let id = target.id()?.clone();
     let resource = fhir_body(&state, &ctx.headers, body).await?;
     check_resource(&state, target.ty, &resource, Some(&id))?;
@@ -192,7 +197,9 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let id = target.id()?.clone();
     let precondition = if_match(&ctx.headers)?.map_or(Precondition::None, Precondition::VersionIs);
-    remove(&state, &ctx, target.ty, id, precondition).await
+    let response = remove(&state, &ctx, target.ty, id.clone(), precondition).await?;
+    super::binary::delete_content(&state, target.ty, &id).await?;
+    Ok(response)
 }
 
 /// Deletes one resource and answers 200 with an `OperationOutcome` (204 for `return=minimal`).

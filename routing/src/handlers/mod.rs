@@ -1,5 +1,6 @@
 //! The route table and the checks every write shares.
 
+mod binary;
 mod bundles;
 mod history;
 mod instance;
@@ -31,6 +32,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(search::system_search).post(bundles::process))
         .route("/_search", post(search::system_search_post))
         .route("/_history", get(history::system))
+        .route("/_binary/{*key}", get(binary::download).put(binary::upload))
         .route(
             "/{type}",
             get(search::type_search)

@@ -25,6 +25,9 @@ pub async fn create(
     ctx: Ctx,
     body: Body,
 ) -> Result<Response, ApiError> {
+    if super::binary::handles(&state, target.ty) {
+        return super::binary::create(state, target, ctx, body).await;
+    }
     let mut resource = fhir_body(&state, &ctx.headers, body).await?;
     if let Some(fields) = resource.as_object_mut() {
         // The spec says a client-supplied id on create is ignored.
