@@ -260,16 +260,28 @@ async fn bad_inline_data_is_refused() {
         .await;
     assert_eq!(status, 413, "{body}");
     assert_outcome(&body, "presignedPutUrl");
+}
 
-    let (status, body) = send(
-        server
-            .request(Method::POST, "Binary")
-            .header("content-type", "application/fhir+json")
-            .header("if-none-exist", "_id=x")
-            .body(json!({"resourceType": "Binary", "contentType": "text/plain"}).to_string()),
-    )
-    .await;
-    assert_eq!(status, 501, "{body}");
+#[tokio::test]
+async fn conditional_create_of_a_binary_creates_once() {
+    let server = TestServer::start().await;
+    let conditional = |criteria: String| {
+        send(
+            server
+                .request(Method::POST, "Binary")
+                .header("content-type", "application/fhir+json")
+                .header("if-none-exist", criteria)
+                .body(json!({"resourceType": "Binary", "contentType": "text/plain"}).to_string()),
+        )
+    };
+    let (status, created) = conditional("_id=none".to_owned()).await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created["presignedPutUrl"].is_string(), "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    let (status, existing) = conditional(format!("_id={id}")).await;
+    assert_eq!(status, 200, "{existing}");
+    assert_eq!(existing["id"], id.as_str());
+    assert_eq!(existing["meta"]["versionId"], "1");
 }
 
 #[tokio::test]
