@@ -63,3 +63,28 @@ pub async fn resolve(
         _ => Matches::Several,
     })
 }
+
+/// The resource an `If-None-Exist` header (conditional create) names, if exactly one
+/// matches; `None` without the header or when nothing matches (then create).
+///
+/// # Errors
+/// 400 for a header that is not a query string or bad criteria, 412 when several match.
+pub async fn if_none_exist(
+    state: &AppState,
+    ty: ResourceType,
+    headers: &http::HeaderMap,
+) -> Result<Option<StoredResource>> {
+    let Some(criteria) = headers.get("if-none-exist") else {
+        return Ok(None);
+    };
+    let criteria = criteria
+        .to_str()
+        .map_err(|_| Error::invalid("If-None-Exist must be a query string"))?;
+    match resolve(state, ty, &parse_criteria(criteria)).await? {
+        Matches::None => Ok(None),
+        Matches::One(existing) => Ok(Some(*existing)),
+        Matches::Several => Err(Error::precondition_failed(
+            "If-None-Exist matches more than one resource",
+        )),
+    }
+}

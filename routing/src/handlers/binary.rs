@@ -41,7 +41,7 @@ use serde_json::Value;
 use super::check_resource;
 use super::instance::{fhir_body, if_match};
 use crate::AppState;
-use crate::conditional::{Matches, parse_criteria, resolve};
+use crate::conditional::if_none_exist;
 use crate::error::ApiError;
 use crate::extract::{Ctx, Target, read_body_up_to};
 use crate::negotiate::ReturnPreference;
@@ -77,30 +77,16 @@ pub(crate) async fn create(
     let data = take_data(&mut resource)?;
     set_content_id(&mut resource);
     check_resource(&state, target.ty, &resource, None)?;
-    if let Some(criteria) = ctx.headers.get("if-none-exist") {
-        let criteria = criteria
-            .to_str()
-            .map_err(|_| Error::invalid("If-None-Exist must be a query string"))?;
-        match resolve(&state, target.ty, &parse_criteria(criteria)).await? {
-            Matches::None => {}
-            Matches::One(existing) => {
-                let existing = with_download_url(&state, &ctx, *existing).await?;
-                return Ok(write_response(
-                    StatusCode::OK,
-                    &existing,
-                    &ctx.base,
-                    ReturnPreference::Representation,
-                    &ctx.presentation,
-                    "a matching resource exists: nothing created",
-                ));
-            }
-            Matches::Several => {
-                return Err(Error::precondition_failed(
-                    "If-None-Exist matches more than one resource",
-                )
-                .into());
-            }
-        }
+    if let Some(existing) = if_none_exist(&state, target.ty, &ctx.headers).await? {
+        let existing = with_download_url(&state, &ctx, existing).await?;
+        return Ok(write_response(
+            StatusCode::OK,
+            &existing,
+            &ctx.base,
+            ReturnPreference::Representation,
+            &ctx.presentation,
+            "a matching resource exists: nothing created",
+        ));
     }
     let id = ResourceId::from_uuid(uuid::Uuid::new_v4());
     let write = Write::upsert(target.ty, id, resource, Precondition::Absent);

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::check_resource;
 use super::instance::{fhir_body, if_match, patch_resource, put, remove};
 use crate::AppState;
-use crate::conditional::{Matches, parse_criteria, resolve};
+use crate::conditional::{Matches, if_none_exist, resolve};
 use crate::error::ApiError;
 use crate::extract::{Ctx, Target, read_body};
 use crate::negotiate::body_kind;
@@ -34,29 +34,15 @@ pub async fn create(
         fields.remove("id");
     }
     check_resource(&state, target.ty, &resource, None)?;
-    if let Some(criteria) = ctx.headers.get("if-none-exist") {
-        let criteria = criteria
-            .to_str()
-            .map_err(|_| Error::invalid("If-None-Exist must be a query string"))?;
-        match resolve(&state, target.ty, &parse_criteria(criteria)).await? {
-            Matches::None => {}
-            Matches::One(existing) => {
-                return Ok(write_response(
-                    StatusCode::OK,
-                    &existing,
-                    &ctx.base,
-                    ctx.prefer.return_pref,
-                    &ctx.presentation,
-                    "a matching resource exists: nothing created",
-                ));
-            }
-            Matches::Several => {
-                return Err(Error::precondition_failed(
-                    "If-None-Exist matches more than one resource",
-                )
-                .into());
-            }
-        }
+    if let Some(existing) = if_none_exist(&state, target.ty, &ctx.headers).await? {
+        return Ok(write_response(
+            StatusCode::OK,
+            &existing,
+            &ctx.base,
+            ctx.prefer.return_pref,
+            &ctx.presentation,
+            "a matching resource exists: nothing created",
+        ));
     }
     let id = ResourceId::from_uuid(uuid::Uuid::new_v4());
     let write = Write::upsert(target.ty, id, resource, Precondition::Absent);
