@@ -47,6 +47,15 @@ impl fmt::Display for ResourceType {
     }
 }
 
+/// Whether `id` follows the FHIR `id` datatype: 1 to 64 characters of `[A-Za-z0-9-.]`.
+pub fn is_fhir_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
 /// A logical resource id: 1 to 64 characters of `[A-Za-z0-9-.]` (FHIR `id` datatype).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ResourceId(String);
@@ -58,12 +67,7 @@ impl ResourceId {
     /// [`crate::IssueKind::Invalid`] when the id is empty, longer than 64 characters or
     /// contains other characters than letters, digits, `-` and `.`.
     pub fn parse(id: &str) -> Result<Self> {
-        let valid = !id.is_empty()
-            && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if valid {
+        if is_fhir_id(id) {
             Ok(Self(id.to_owned()))
         } else {
             Err(Error::invalid(format!(

@@ -34,12 +34,7 @@ impl JobId {
     /// [`IssueKind::NotFound`] for anything else than 1-64 letters, digits, `-` and `.`:
     /// job ids come from status URLs, where a malformed id names no job.
     pub fn parse(id: &str) -> Result<Self> {
-        let valid = !id.is_empty()
-            && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-        if valid {
+        if crate::id::is_fhir_id(id) {
             Ok(Self(id.to_owned()))
         } else {
             Err(Error::not_found(format!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -20,6 +20,8 @@ use hearth_interface::binary::{BinaryKey, BinaryStore, PresignedUrl, UrlMethod};
 use hearth_interface::instant::Instant;
 use hearth_interface::jobs::after;
 use hearth_interface::{Error, Result};
+
+use crate::db::internal_sdk_error;
 
 /// S3 deletes at most this many keys per `DeleteObjects` request.
 const DELETE_BATCH: usize = 1000;
@@ -77,7 +79,7 @@ impl S3BinaryStore {
             {
                 Ok(())
             }
-            Err(e) => Err(s3_error(
+            Err(e) => Err(internal_sdk_error(
                 format!("cannot create S3 bucket '{}'", self.bucket),
                 e,
             )),
@@ -95,7 +97,7 @@ impl S3BinaryStore {
         {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
-            Err(e) => Err(s3_error(format!("cannot look up {key} in S3"), e)),
+            Err(e) => Err(internal_sdk_error(format!("cannot look up {key} in S3"), e)),
         }
     }
 
@@ -118,7 +120,7 @@ impl S3BinaryStore {
                 .delete(delete)
                 .send()
                 .await
-                .map_err(|e| s3_error("cannot delete S3 objects", e))?;
+                .map_err(|e| internal_sdk_error("cannot delete S3 objects", e))?;
             if let Some(failed) = output.errors().first() {
                 return Err(Error::internal(
                     format!("cannot delete S3 object {}", failed.key().unwrap_or("?")),
@@ -132,16 +134,6 @@ impl S3BinaryStore {
     fn presigning(ttl: Duration) -> Result<PresigningConfig> {
         PresigningConfig::expires_in(ttl).map_err(|e| Error::internal("invalid URL lifetime", e))
     }
-}
-
-fn s3_error<E, R>(context: impl Into<String>, e: SdkError<E, R>) -> Error
-where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let context = context.into();
-    tracing::debug!(error = %DisplayErrorContext(&e), "{context}");
-    Error::internal(context, e)
 }
 
 #[async_trait]
@@ -183,7 +175,7 @@ impl BinaryStore for S3BinaryStore {
             .key(key.as_str())
             .presigned(Self::presigning(ttl)?)
             .await
-            .map_err(|e| s3_error("cannot presign an S3 upload", e))?;
+            .map_err(|e| internal_sdk_error("cannot presign an S3 upload", e))?;
         Ok(PresignedUrl {
             url: request.uri().to_owned(),
             method: UrlMethod::Put,
@@ -203,7 +195,7 @@ impl BinaryStore for S3BinaryStore {
             .key(key.as_str())
             .presigned(Self::presigning(ttl)?)
             .await
-            .map_err(|e| s3_error("cannot presign an S3 download", e))?;
+            .map_err(|e| internal_sdk_error("cannot presign an S3 download", e))?;
         Ok(Some(PresignedUrl {
             url: request.uri().to_owned(),
             method: UrlMethod::Get,
@@ -220,7 +212,7 @@ impl BinaryStore for S3BinaryStore {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| s3_error(format!("cannot store {key} in S3"), e))?;
+            .map_err(|e| internal_sdk_error(format!("cannot store {key} in S3"), e))?;
         Ok(())
     }
 
@@ -235,7 +227,8 @@ impl BinaryStore for S3BinaryStore {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| s3_error(format!("cannot list {prefix} in S3"), e))?;
+            let page =
+                page.map_err(|e| internal_sdk_error(format!("cannot list {prefix} in S3"), e))?;
             keys.extend(
                 page.contents()
                     .iter()

@@ -46,6 +46,21 @@ pub(crate) struct Db {
     pub(crate) metrics: Metrics,
 }
 
+/// An SDK failure as an internal error naming `context`, with the SDK's full error context
+/// in the debug log: for the S3 binary store and the job store, which report no throttling.
+pub(crate) fn internal_sdk_error<E, R>(context: impl Into<String>, e: SdkError<E, R>) -> Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let context = context.into();
+    tracing::debug!(
+        error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e),
+        "{context}"
+    );
+    Error::internal(context, e)
+}
+
 pub(crate) fn sdk_error<E>(what: &str, e: SdkError<E>) -> Error
 where
     E: std::error::Error + Send + Sync + 'static,

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TableStatus,
@@ -30,6 +30,8 @@ use aws_sdk_dynamodb::types::{
 use hearth_interface::instant::Instant;
 use hearth_interface::jobs::{Job, JobId, JobStore};
 use hearth_interface::{Error, Result};
+
+use crate::db::internal_sdk_error;
 
 /// The partition every job item lives in.
 const PARTITION: &str = "job";
@@ -93,7 +95,7 @@ impl DynamoJobStore {
                 if e.as_service_error()
                     .is_some_and(|s| s.is_resource_in_use_exception()) => {}
             Err(e) => {
-                return Err(dynamo_error(
+                return Err(internal_sdk_error(
                     format!("cannot create the DynamoDB table '{}'", self.table),
                     e,
                 ));
@@ -189,16 +191,6 @@ fn next(job: &Job, version: u64) -> Job {
     stored
 }
 
-fn dynamo_error<E, R>(context: impl Into<String>, e: SdkError<E, R>) -> Error
-where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let context = context.into();
-    tracing::debug!(error = %DisplayErrorContext(&e), "{context}");
-    Error::internal(context, e)
-}
-
 #[async_trait]
 impl JobStore for DynamoJobStore {
     fn backend_name(&self) -> &'static str {
@@ -226,7 +218,7 @@ impl JobStore for DynamoJobStore {
                     stored.id
                 )))
             }
-            Err(e) => Err(dynamo_error("cannot create a bulk job", e)),
+            Err(e) => Err(internal_sdk_error("cannot create a bulk job", e)),
         }
     }
 
@@ -239,7 +231,7 @@ impl JobStore for DynamoJobStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| dynamo_error("cannot read a bulk job", e))?;
+            .map_err(|e| internal_sdk_error("cannot read a bulk job", e))?;
         out.item().map(decode).transpose()
     }
 
@@ -269,7 +261,7 @@ impl JobStore for DynamoJobStore {
                     )),
                 })
             }
-            Err(e) => Err(dynamo_error("cannot update a bulk job", e)),
+            Err(e) => Err(internal_sdk_error("cannot update a bulk job", e)),
         }
     }
 
@@ -282,7 +274,7 @@ impl JobStore for DynamoJobStore {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
-            .map_err(|e| dynamo_error("cannot delete a bulk job", e))?;
+            .map_err(|e| internal_sdk_error("cannot delete a bulk job", e))?;
         Ok(out.attributes().is_some_and(|a| !a.is_empty()))
     }
 
@@ -298,7 +290,7 @@ impl JobStore for DynamoJobStore {
             .send();
         let mut jobs = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| dynamo_error("cannot list bulk jobs", e))?;
+            let page = page.map_err(|e| internal_sdk_error("cannot list bulk jobs", e))?;
             for item in page.items() {
                 jobs.push(decode(item)?);
             }
