@@ -122,11 +122,25 @@ pub async fn open(config: &StoreConfig) -> hearth_interface::Result<Components> 
 async fn open_aws(args: &AwsArgs) -> hearth_interface::Result<Components> {
     let clients = AwsClients::from_env(args).await?;
     let table = args.dynamodb_table.clone();
-    let (store, (), ()) = tokio::try_join!(
+    // Checked together, and every problem reported at once.
+    let (store, bucket, cluster) = tokio::join!(
         DynamoStore::connect(clients.dynamodb.clone(), table.clone()),
         clients.binaries.check(),
         clients.opensearch.check(),
-    )?;
+    );
+    let problems: Vec<String> = [
+        store.as_ref().err(),
+        bucket.err().as_ref(),
+        cluster.err().as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(describe)
+    .collect();
+    if !problems.is_empty() {
+        return Err(hearth_interface::Error::invalid(problems.join("; ")));
+    }
+    let store = store?;
     let indexer = OpenSearchIndexer::new(clients.opensearch.clone());
     let stream_indexer = StreamIndexer::connect(&clients, &table, indexer.clone()).await?;
     let store = IndexingStore::new(Arc::new(store), indexer.with_wait_for_refresh(true));
