@@ -86,6 +86,27 @@ impl S3BinaryStore {
         }
     }
 
+    /// Checks that the bucket exists and is reachable, for a clear failure at start-up.
+    ///
+    /// # Errors
+    /// `Invalid` when the bucket does not exist; `Internal` when S3 cannot be reached or
+    /// refuses access.
+    pub async fn check(&self) -> Result<()> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+                Err(Error::invalid(format!(
+                    "S3 bucket '{}' does not exist: create it with `hearth init-aws` or set HEARTH_S3_BUCKET",
+                    self.bucket
+                )))
+            }
+            Err(e) => Err(s3_error(
+                format!("cannot reach S3 bucket '{}'", self.bucket),
+                e,
+            )),
+        }
+    }
+
     async fn exists(&self, key: &BinaryKey) -> Result<bool> {
         match self
             .client

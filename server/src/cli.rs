@@ -27,6 +27,10 @@ pub enum Command {
     /// Manage clients of the built-in SMART Backend Services token endpoint.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Create the DynamoDB table, the S3 bucket and the OpenSearch indexes (idempotent).
+    InitAws(InitAwsArgs),
+    /// Rebuild the search index from the store and report the drift per type.
+    Reindex(ReindexArgs),
 }
 
 /// `hearth clients`.
@@ -59,6 +63,8 @@ pub struct ClientsAddArgs {
 pub enum Backend {
     /// SQLite and local files under `--data-dir` (the embedded default).
     Sqlite,
+    /// DynamoDB (resources, jobs), S3 (binaries) and OpenSearch (search).
+    Aws,
 }
 
 /// Who may do what.
@@ -116,6 +122,31 @@ pub struct StoreArgs {
     /// Storage backend.
     #[arg(long, env = "HEARTH_BACKEND", value_enum, default_value = "sqlite")]
     pub backend: Backend,
+    /// The AWS backend's resources.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Where the AWS backend keeps things (`--backend aws`); the AWS SDK reads the region,
+/// credentials and `AWS_ENDPOINT_URL` from its standard environment.
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// DynamoDB table of resources, history and bulk jobs.
+    #[arg(long, env = "HEARTH_DYNAMODB_TABLE", default_value = "hearth")]
+    pub dynamodb_table: String,
+    /// S3 bucket of Binary contents.
+    #[arg(long, env = "HEARTH_S3_BUCKET", default_value = "hearth-binaries")]
+    pub s3_bucket: String,
+    /// OpenSearch base URL.
+    #[arg(
+        long,
+        env = "HEARTH_OPENSEARCH_URL",
+        default_value = "http://127.0.0.1:9200"
+    )]
+    pub opensearch_url: String,
+    /// Prefix of the OpenSearch index names (`{prefix}-{type}`, alias `{prefix}-all`).
+    #[arg(long, env = "HEARTH_OPENSEARCH_PREFIX", default_value = "hearth")]
+    pub opensearch_prefix: String,
 }
 
 /// `hearth serve`.
@@ -188,4 +219,26 @@ pub struct GenerateArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// `hearth init-aws`.
+#[derive(Debug, Clone, Args)]
+pub struct InitAwsArgs {
+    /// Print nothing on success.
+    #[arg(long)]
+    pub quiet: bool,
+    /// The AWS resources to create.
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// `hearth reindex`.
+#[derive(Debug, Clone, Args)]
+pub struct ReindexArgs {
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// The AWS resources to read and index.
+    #[command(flatten)]
+    pub aws: AwsArgs,
 }

@@ -4,7 +4,12 @@
 //! |---|---|---|
 //! | `HEARTH_ADDR` | listen address (`serve`) | `127.0.0.1:8080` |
 //! | `HEARTH_DATA_DIR` | embedded backend directory | `./hearth-data` (`/tmp/hearth-data` in Lambda) |
-//! | `HEARTH_BACKEND` | `sqlite` | `sqlite` |
+//! | `HEARTH_BACKEND` | `sqlite` or `aws` | `sqlite` |
+//! | `HEARTH_DYNAMODB_TABLE` | AWS: DynamoDB table of resources | `hearth` |
+//! | `HEARTH_S3_BUCKET` | AWS: S3 bucket of Binary contents | `hearth-binaries` |
+//! | `HEARTH_OPENSEARCH_URL` | AWS: OpenSearch base URL | `http://127.0.0.1:9200` |
+//! | `HEARTH_OPENSEARCH_PREFIX` | AWS: prefix of the index names | `hearth` |
+//! | `HEARTH_LAMBDA_ROLE` | Lambda: `api` or `stream-indexer` (DynamoDB stream events) | `api` |
 //! | `HEARTH_BASE_URL` | public base URL | from the `Host` header |
 //! | `HEARTH_AUTH` | `none`, `rbac` or `smart` | `none` |
 //! | `HEARTH_INSECURE_NO_AUTH` | allow `--auth none` off loopback | `false` |
@@ -27,7 +32,9 @@ use std::path::PathBuf;
 
 use hearth_routing::RouterConfig;
 
-use crate::cli::{Auth, AuthArgs, Backend, ServeArgs, StoreArgs};
+use clap::Parser;
+
+use crate::cli::{Auth, AuthArgs, AwsArgs, Backend, ServeArgs, StoreArgs};
 
 /// A configuration value that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +149,8 @@ pub struct StoreConfig {
     pub backend: Backend,
     /// The embedded backend's directory.
     pub data_dir: PathBuf,
+    /// The AWS backend's table, bucket and OpenSearch cluster.
+    pub aws: AwsArgs,
 }
 
 impl From<&StoreArgs> for StoreConfig {
@@ -149,8 +158,32 @@ impl From<&StoreArgs> for StoreConfig {
         Self {
             backend: args.backend,
             data_dir: args.data_dir.clone(),
+            aws: args.aws.clone(),
         }
     }
+}
+
+/// The AWS options alone, so that Lambda reads them from the environment with the same
+/// names and defaults as the command line.
+#[derive(Debug, Parser)]
+struct AwsEnv {
+    #[command(flatten)]
+    aws: AwsArgs,
+}
+
+/// The AWS backend's settings from `HEARTH_DYNAMODB_TABLE`, `HEARTH_S3_BUCKET`,
+/// `HEARTH_OPENSEARCH_URL` and `HEARTH_OPENSEARCH_PREFIX` (defaults as on the command line).
+///
+/// # Errors
+/// [`ConfigError::InvalidEnv`] when clap refuses a value.
+pub fn aws_from_env() -> Result<AwsArgs, ConfigError> {
+    AwsEnv::try_parse_from(["hearth"])
+        .map(|parsed| parsed.aws)
+        .map_err(|e| ConfigError::InvalidEnv {
+            name: "HEARTH_DYNAMODB_TABLE, HEARTH_S3_BUCKET, HEARTH_OPENSEARCH_URL or HEARTH_OPENSEARCH_PREFIX",
+            value: String::new(),
+            reason: e.to_string(),
+        })
 }
 
 /// Everything the HTTP server needs.
@@ -194,11 +227,12 @@ impl ServerConfig {
         let defaults = RouterConfig::default();
         let backend = match env("HEARTH_BACKEND").as_deref() {
             None | Some("sqlite") => Backend::Sqlite,
+            Some("aws") => Backend::Aws,
             Some(other) => {
                 return Err(ConfigError::InvalidEnv {
                     name: "HEARTH_BACKEND",
                     value: other.to_owned(),
-                    reason: "expected sqlite".into(),
+                    reason: "expected sqlite or aws".into(),
                 });
             }
         };
@@ -234,6 +268,7 @@ impl ServerConfig {
                 backend,
                 data_dir: env("HEARTH_DATA_DIR")
                     .map_or_else(|| PathBuf::from("/tmp/hearth-data"), PathBuf::from),
+                aws: aws_from_env()?,
             },
             router: RouterConfig {
                 base_url: env("HEARTH_BASE_URL"),

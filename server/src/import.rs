@@ -71,7 +71,8 @@ pub struct ImportOptions {
 /// When the store cannot be opened, a path cannot be read, or the store fails.
 pub async fn run(args: ImportArgs) -> Result<ExitCode, String> {
     let components = wiring::open(&StoreConfig::from(&args.store))
-        .map_err(|e| format!("cannot open the store: {e}"))?;
+        .await
+        .map_err(|e| format!("cannot open the store: {}", wiring::describe(&e)))?;
     let files = collect_files(&args.paths)?;
     let options = ImportOptions {
         batch_size: args.batch_size.max(1),

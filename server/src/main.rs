@@ -24,6 +24,8 @@ async fn main() -> ExitCode {
         Command::Import(args) => hearth::import::run(args).await,
         Command::Generate(args) => hearth::generate::run(args),
         Command::Clients(command) => hearth::clients::run(command),
+        Command::InitAws(args) => hearth::init_aws::run(args).await,
+        Command::Reindex(args) => hearth::reindex::run(args).await,
     };
     match result {
         Ok(code) => code,

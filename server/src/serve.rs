@@ -12,15 +12,18 @@ use crate::wiring;
 /// Configuration, store and listener failures, as text for the command line.
 pub async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let config = ServerConfig::from_serve_args(&args).map_err(|e| e.to_string())?;
-    let components =
-        wiring::open(&config.store).map_err(|e| format!("cannot open the store: {e}"))?;
+    let mut components = wiring::open(&config.store)
+        .await
+        .map_err(|e| format!("cannot open the store: {}", wiring::describe(&e)))?;
+    // Outside Lambda the AWS backend indexes other processes' writes from the stream here.
+    let _stream_indexer = components.stream_indexer.take().map(|s| s.spawn());
     let authorizer = wiring::authorizer(&config.auth, &config.store.data_dir)?;
     let app = hearth_routing::app(wiring::state(components, config.router, authorizer));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(addr = %local, data_dir = %config.store.data_dir.display(), "hearth listening");
+    tracing::info!(addr = %local, backend = ?config.store.backend, "hearth listening");
     // The first line on stdout tells scripts and tests where the server is.
     println!("hearth listening on http://{local}");
     axum::serve(listener, app)

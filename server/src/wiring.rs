@@ -5,16 +5,22 @@ use std::sync::Arc;
 use hearth_interface::binary::{BinaryStore, SignedUrlServer};
 use hearth_interface::store::ResourceStore;
 use hearth_interface::validate::JsonSchemaValidator;
+use hearth_persistence_dynamo::{DynamoStore, S3BinaryStore};
 use hearth_routing::{AppState, RouterConfig};
+use hearth_search_opensearch::{
+    OpenSearchClient, OpenSearchConfig, OpenSearchIndexer, OpenSearchSearch,
+};
 use hearth_sqlite::{FsBinaryStore, SqliteSearch, SqliteStore};
 
 use hearth_interface::authz::Authorizer;
 
-use crate::cli::Backend;
+use crate::cli::{AwsArgs, Backend};
 use crate::config::{AuthConfig, StoreConfig};
+use crate::indexing_store::IndexingStore;
+use crate::stream_indexer::StreamIndexer;
 
 /// The storage components of a backend.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Components {
     /// Resources and history.
     pub store: Arc<dyn ResourceStore>,
@@ -24,13 +30,78 @@ pub struct Components {
     pub binaries: Arc<dyn BinaryStore>,
     /// The server side of the binary store's URLs, when they point at this server.
     pub signed_urls: Option<Arc<dyn SignedUrlServer>>,
+    /// The AWS backend's stream indexer, for `serve` to run in-process.
+    pub stream_indexer: Option<StreamIndexer>,
 }
 
-/// Opens the configured backend.
+/// The AWS clients of a configuration; nothing is sent yet.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    /// The shared SDK configuration (region, credentials, `AWS_ENDPOINT_URL`).
+    pub sdk: aws_config::SdkConfig,
+    /// DynamoDB.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The Binary bucket.
+    pub binaries: S3BinaryStore,
+    /// OpenSearch.
+    pub opensearch: OpenSearchClient,
+}
+
+impl AwsClients {
+    /// Clients from the standard AWS SDK environment and `args`. OpenSearch requests are
+    /// signed with SigV4 for Amazon OpenSearch Service domains (`*.amazonaws.com`), sent
+    /// unsigned otherwise (local stand-ins, self-managed clusters).
+    ///
+    /// # Errors
+    /// When the OpenSearch URL or index prefix is malformed.
+    pub async fn from_env(args: &AwsArgs) -> hearth_interface::Result<Self> {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = OpenSearchConfig::new(args.opensearch_url.clone())
+            .with_index_prefix(args.opensearch_prefix.clone());
+        let opensearch = if is_aws_domain(&args.opensearch_url) {
+            OpenSearchClient::from_config_with_aws(&config, &sdk)?
+        } else {
+            OpenSearchClient::from_config(&config)?
+        };
+        Ok(Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            binaries: S3BinaryStore::from_sdk_config(&sdk, args.s3_bucket.clone()),
+            opensearch,
+            sdk,
+        })
+    }
+}
+
+fn is_aws_domain(url: &str) -> bool {
+    url.split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .is_some_and(|host| host.ends_with(".amazonaws.com"))
+}
+
+/// An error with its causes, for start-up messages (an [`Error`](hearth_interface::Error)
+/// displays only its client-facing message).
+pub fn describe(error: &hearth_interface::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Opens the configured backend; for AWS, checks the table, the bucket and the cluster
+/// so that configuration errors fail here rather than at the first request.
 ///
 /// # Errors
-/// When the backend cannot be opened (for SQLite: the data directory or file).
-pub fn open(config: &StoreConfig) -> hearth_interface::Result<Components> {
+/// When the backend cannot be opened (for SQLite: the data directory or file; for AWS: a
+/// missing or unreachable table, bucket or OpenSearch cluster).
+pub async fn open(config: &StoreConfig) -> hearth_interface::Result<Components> {
     match config.backend {
         Backend::Sqlite => {
             let store = SqliteStore::open(&config.data_dir)?;
@@ -41,9 +112,45 @@ pub fn open(config: &StoreConfig) -> hearth_interface::Result<Components> {
                 search: Arc::new(search),
                 binaries: binaries.clone(),
                 signed_urls: Some(binaries),
+                stream_indexer: None,
             })
         }
+        Backend::Aws => open_aws(&config.aws).await,
     }
+}
+
+async fn open_aws(args: &AwsArgs) -> hearth_interface::Result<Components> {
+    let clients = AwsClients::from_env(args).await?;
+    let table = args.dynamodb_table.clone();
+    // Checked together, and every problem reported at once.
+    let (store, bucket, cluster) = tokio::join!(
+        DynamoStore::connect(clients.dynamodb.clone(), table.clone()),
+        clients.binaries.check(),
+        clients.opensearch.check(),
+    );
+    let problems: Vec<String> = [
+        store.as_ref().err(),
+        bucket.err().as_ref(),
+        cluster.err().as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(describe)
+    .collect();
+    if !problems.is_empty() {
+        return Err(hearth_interface::Error::invalid(problems.join("; ")));
+    }
+    let store = store?;
+    let indexer = OpenSearchIndexer::new(clients.opensearch.clone());
+    let stream_indexer = StreamIndexer::connect(&clients, &table, indexer.clone()).await?;
+    let store = IndexingStore::new(Arc::new(store), indexer.with_wait_for_refresh(true));
+    Ok(Components {
+        store: Arc::new(store),
+        search: Arc::new(OpenSearchSearch::new(clients.opensearch)),
+        binaries: Arc::new(clients.binaries),
+        signed_urls: None,
+        stream_indexer: Some(stream_indexer),
+    })
 }
 
 /// The router state over opened components, behind `authorizer` when there is one.

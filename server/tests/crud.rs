@@ -402,10 +402,15 @@ async fn capability_statement_describes_the_configuration() {
             .iter()
             .any(|p| p["name"] == "identifier")
     );
+    let backend = if support::on_aws() {
+        "dynamodb"
+    } else {
+        "sqlite"
+    };
     assert!(
         cs["rest"][0]["documentation"]
             .as_str()
             .unwrap()
-            .contains("sqlite")
+            .contains(backend)
     );
 }
