@@ -100,7 +100,7 @@ impl S3BinaryStore {
                     self.bucket
                 )))
             }
-            Err(e) => Err(s3_error(
+            Err(e) => Err(internal_sdk_error(
                 format!("cannot reach S3 bucket '{}'", self.bucket),
                 e,
             )),

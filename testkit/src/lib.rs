@@ -27,6 +27,29 @@ use std::time::{Duration, Instant};
 /// How long a stand-in may take to answer its first request.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Runs `moto_server` with one request at a time. moto's threaded server does not isolate
+/// `TransactWriteItems`: a transaction that fails its conditions restores a snapshot of the
+/// whole table taken when it began, undoing writes other threads made meanwhile. DynamoDB
+/// never does that, so the kit serializes requests (as the GIL nearly does anyway) instead
+/// of letting tests see a race AWS does not have.
+const SERIAL_MOTO: &str = r#"
+import sys
+import werkzeug.serving as serving
+
+threaded_run_simple = serving.run_simple
+
+
+def serial_run_simple(*args, **kwargs):
+    kwargs["threaded"] = False
+    return threaded_run_simple(*args, **kwargs)
+
+
+serving.run_simple = serial_run_simple
+from moto.server import main
+
+main(sys.argv[1:])
+"#;
+
 /// A running `moto_server`.
 #[derive(Debug)]
 pub struct Moto {
@@ -44,6 +67,7 @@ impl Moto {
     #[must_use]
     pub fn start() -> Self {
         let binary = locate("HEARTH_MOTO_SERVER", "moto_server");
+        let python = script_interpreter(&binary);
         let port = free_port();
         // `sh` starts moto in the background and waits on its own stdin (our pipe); when the
         // test process ends the pipe closes and the shell stops moto.
@@ -51,7 +75,8 @@ impl Moto {
             .arg("-c")
             .arg(r#""$@" </dev/null >/dev/null 2>&1 & p=$!; read _; kill $p; wait $p"#)
             .arg("sh")
-            .arg(&binary)
+            .args(&python)
+            .args(["-c", SERIAL_MOTO])
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::piped())
             .spawn()
@@ -196,6 +221,23 @@ fn locate(variable: &str, name: &str) -> String {
             "{name} not found: run the tests with scripts/test (it installs it) or set {variable}"
         ),
     }
+}
+
+/// The Python interpreter of the `moto_server` console script (its `#!` line), so the kit
+/// runs moto from the environment it was installed into (`#!/usr/bin/env python3` gives two
+/// words); `python3` when there is none.
+fn script_interpreter(script: &str) -> Vec<String> {
+    std::fs::read(script)
+        .ok()
+        .and_then(|bytes| {
+            let first = bytes.split(|&b| b == b'\n').next()?;
+            let line = std::str::from_utf8(first).ok()?;
+            let interpreter = line.strip_prefix("#!")?.trim();
+            interpreter
+                .contains("python")
+                .then(|| interpreter.split_whitespace().map(str::to_owned).collect())
+        })
+        .unwrap_or_else(|| vec!["python3".to_owned()])
 }
 
 /// A port nobody listens on right now.
