@@ -12,14 +12,31 @@
 //!
 //! A reference value has `r␟reference` (its text), `t␟Type␟id` and `i␟id`; its
 //! `Reference.identifier` has the token keys in `ident`.
+//!
+//! # Sort values
+//! Each sortable parameter with values has under `s` its lowest value (`a`, for ascending
+//! sorts) and its highest (`d`, descending), as [`SortKey`] defines them: string by the
+//! normalized text, token by the code, reference by its text (`Type/id` when it has
+//! none), uri by the uri, date by the start (`a`) and end (`d`) of its ranges, number and
+//! quantity by `lo` (`a`) and `hi` (`d`).
+//!
+//! # Full text
+//! `_text` and `_content` hold the distinct words of their text ([`words`]), so that the
+//! word-prefix match of [`hearth_interface::fulltext`] is one `prefix` query per word.
+//!
+//! [`SortKey`]: hearth_interface::search::SortKey
 
+use std::collections::BTreeSet;
+
+use hearth_interface::fulltext::query_words;
 use hearth_interface::index::{IndexValue, extract_all, normalize_string};
 use hearth_interface::search::criteria::is_searchable;
+use hearth_interface::search_params::SearchParamType;
 use hearth_interface::store::{ChangeKind, StoredResource};
 use hearth_interface::{Error, Result};
 use serde_json::{Map, Value, json};
 
-use crate::mapping::field;
+use crate::mapping::{field, is_sortable};
 
 /// The key separator.
 pub const SEP: char = '\u{1f}';
@@ -87,6 +104,7 @@ pub fn document(stored: &StoredResource) -> Result<Value> {
     })?;
     let mut present = Vec::new();
     let mut params = Map::new();
+    let mut sorts = Map::new();
     for (def, values) in extract_all(stored.resource_type.as_str(), &resource) {
         if !is_searchable(def) {
             continue;
@@ -94,6 +112,11 @@ pub fn document(stored: &StoredResource) -> Result<Value> {
         if let Some(fields) = param_fields(&values) {
             present.push(Value::String(def.code.clone()));
             params.insert(field(&def.code), fields);
+        }
+        if is_sortable(def)
+            && let Some((lowest, highest)) = sort_values(def.kind, &values)
+        {
+            sorts.insert(field(&def.code), json!({"a": lowest, "d": highest}));
         }
     }
     doc["change"] = json!(match stored.change {
@@ -103,11 +126,76 @@ pub fn document(stored: &StoredResource) -> Result<Value> {
     doc["body"] = Value::String(body.to_owned());
     doc["present"] = Value::Array(present);
     doc["p"] = Value::Object(params);
+    doc["s"] = Value::Object(sorts);
     Ok(doc)
 }
 
+/// The distinct normalized words of a full-text parameter's text.
+pub fn words(text: &str) -> Vec<String> {
+    let words: BTreeSet<String> = query_words(text).into_iter().collect();
+    words.into_iter().collect()
+}
+
+/// The lowest and highest sort values of a parameter of type `kind` among `values`
+/// (see the module docs); `None` when no value has one.
+fn sort_values(kind: SearchParamType, values: &[IndexValue]) -> Option<(Value, Value)> {
+    match kind {
+        SearchParamType::Date => {
+            let ranges: Vec<(i64, i64)> = values
+                .iter()
+                .filter_map(|value| match value {
+                    IndexValue::Date { start, end } => Some((*start, *end)),
+                    _ => None,
+                })
+                .collect();
+            let lowest = ranges.iter().map(|r| r.0).min()?;
+            let highest = ranges.iter().map(|r| r.1).max()?;
+            Some((json!(lowest), json!(highest)))
+        }
+        SearchParamType::Number | SearchParamType::Quantity => {
+            let bounds: Vec<(f64, f64)> = values
+                .iter()
+                .filter_map(|value| match value {
+                    IndexValue::Number { value, .. } => Some((*value, *value)),
+                    IndexValue::Quantity {
+                        value, low, high, ..
+                    } => Some(value.map_or((*low, *high), |v| (v, v))),
+                    _ => None,
+                })
+                .collect();
+            let lowest = bounds.iter().map(|b| b.0).reduce(f64::min)?;
+            let highest = bounds.iter().map(|b| b.1).reduce(f64::max)?;
+            Some((json!(lowest), json!(highest)))
+        }
+        _ => {
+            let texts: Vec<String> = values
+                .iter()
+                .filter_map(|value| match value {
+                    IndexValue::String { normalized, .. } => Some(normalized.clone()),
+                    IndexValue::Token { code, .. } => code.clone(),
+                    IndexValue::Reference {
+                        reference,
+                        resource_type,
+                        id,
+                        ..
+                    } => match (reference, resource_type, id) {
+                        (Some(reference), _, _) => Some(reference.clone()),
+                        (None, Some(ty), Some(id)) => Some(format!("{ty}/{id}")),
+                        _ => None,
+                    },
+                    IndexValue::Uri(uri) => Some(uri.clone()),
+                    _ => None,
+                })
+                .collect();
+            let lowest = texts.iter().min()?;
+            let highest = texts.iter().max()?;
+            Some((json!(lowest), json!(highest)))
+        }
+    }
+}
+
 /// The fields of one parameter's values (all of one kind), or `None` when none is
-/// searchable (positions, composites).
+/// searchable (positions).
 fn param_fields(values: &[IndexValue]) -> Option<Value> {
     let mut fields = Fields::default();
     for value in values {
@@ -126,6 +214,7 @@ struct Fields {
     idents: Vec<String>,
     uris: Vec<String>,
     nested: Vec<Value>,
+    words: Vec<String>,
     kind: Option<&'static str>,
 }
 
@@ -202,7 +291,20 @@ impl Fields {
                     "lo": lo, "hi": hi, "system": system, "code": code, "unit": unit
                 }));
             }
-            IndexValue::Position { .. } | IndexValue::Composite(_) | IndexValue::Text(_) => {}
+            IndexValue::Composite(parts) => {
+                self.kind = Some("nested");
+                let item: Map<String, Value> = parts
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, values)| Some((i.to_string(), param_fields(values)?)))
+                    .collect();
+                self.nested.push(Value::Object(item));
+            }
+            IndexValue::Text(text) => {
+                self.kind = Some("text");
+                self.words.extend(words(text));
+            }
+            IndexValue::Position { .. } => {}
         }
     }
 
@@ -212,6 +314,7 @@ impl Fields {
             "token" => json!({"k": self.keys, "text": self.texts}),
             "reference" => json!({"k": self.keys, "ident": self.idents}),
             "uri" => json!({"v": self.uris}),
+            "text" => json!({"w": self.words}),
             _ => Value::Array(self.nested),
         })
     }
