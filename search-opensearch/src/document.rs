@@ -36,7 +36,7 @@ use hearth_interface::store::{ChangeKind, StoredResource};
 use hearth_interface::{Error, Result};
 use serde_json::{Map, Value, json};
 
-use crate::mapping::{field, is_sortable};
+use crate::mapping::{MAX_KEYWORD_CHARS, field, is_sortable};
 
 /// The key separator.
 pub const SEP: char = '\u{1f}';
@@ -130,6 +130,15 @@ pub fn document(stored: &StoredResource) -> Result<Value> {
     Ok(doc)
 }
 
+/// A text sort value as indexed: cut to [`MAX_KEYWORD_CHARS`] characters (Lucene refuses
+/// longer terms, and the order of such texts rarely depends on what follows).
+fn sort_keyword(text: &str) -> &str {
+    match text.char_indices().nth(MAX_KEYWORD_CHARS) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}
+
 /// The distinct normalized words of a full-text parameter's text.
 pub fn words(text: &str) -> Vec<String> {
     let words: BTreeSet<String> = query_words(text).into_iter().collect();
@@ -189,7 +198,7 @@ fn sort_values(kind: SearchParamType, values: &[IndexValue]) -> Option<(Value, V
                 .collect();
             let lowest = texts.iter().min()?;
             let highest = texts.iter().max()?;
-            Some((json!(lowest), json!(highest)))
+            Some((json!(sort_keyword(lowest)), json!(sort_keyword(highest))))
         }
     }
 }
@@ -372,6 +381,46 @@ mod tests {
                 .contains(&json!("family"))
         );
         assert_eq!(doc["deleted"], false);
+    }
+
+    #[test]
+    fn documents_hold_sort_values_words_and_composite_items() {
+        let doc = document(&stored(json!({
+            "resourceType": "Patient", "id": "p",
+            "name": [{"family": "Zed", "given": ["Ann"]}, {"family": "Émile"}],
+            "birthDate": "2000",
+            "text": {"div": "<div>Heart <b>heart</b> failure</div>"},
+        })))
+        .expect("document");
+        assert_eq!(doc["s"]["name"], json!({"a": "ann", "d": "zed"}));
+        let birth = &doc["s"]["birthdate"];
+        assert!(birth["a"].as_i64() < birth["d"].as_i64(), "{birth}");
+        assert_eq!(doc["p"]["meta-text"]["w"], json!(["failure", "heart"]));
+        assert!(doc["s"].get("meta-text").is_none());
+        assert_eq!(sort_keyword(&"é".repeat(9000)).chars().count(), 8191);
+
+        let mut observation = stored(json!({
+            "resourceType": "Observation", "id": "o", "status": "final",
+            "code": {"coding": [{"code": "bp"}]},
+            "component": [
+                {"code": {"coding": [{"code": "sys"}]}, "valueQuantity": {"value": 120}},
+                {"code": {"coding": [{"code": "dia"}]}, "valueQuantity": {"value": 80}}
+            ]
+        }));
+        observation.resource_type = ResourceType::parse("Observation").expect("type");
+        let doc = document(&observation).expect("document");
+        let items = doc["p"]["component-code-value-quantity"]
+            .as_array()
+            .expect("items");
+        assert_eq!(items.len(), 2);
+        assert!(
+            items[0]["0"]["k"]
+                .as_array()
+                .expect("keys")
+                .contains(&json!("c\u{1f}sys"))
+        );
+        assert_eq!(items[0]["1"][0]["lo"], json!(120.0));
+        assert_eq!(items[1]["1"][0]["hi"], json!(80.0));
     }
 
     #[test]
