@@ -213,6 +213,57 @@ fn param_fields(values: &[IndexValue]) -> Option<Value> {
     fields.into_value()
 }
 
+/// The fields of one date, number or quantity value; `None` for other values.
+fn range_fields(value: &IndexValue) -> Option<Value> {
+    Some(match value {
+        IndexValue::Date { start, end } => json!({"start": start, "end": end}),
+        IndexValue::Number { value, .. } => json!({"lo": value, "hi": value}),
+        IndexValue::Quantity {
+            value,
+            low,
+            high,
+            system,
+            code,
+            unit,
+        } => {
+            let (lo, hi) = value.map_or((*low, *high), |v| (v, v));
+            json!({"lo": lo, "hi": hi, "system": system, "code": code, "unit": unit})
+        }
+        _ => return None,
+    })
+}
+
+/// The nested documents of one composite value: under `0`, `1`, ... the fields of each
+/// part. A date, number or quantity part holds one value (a plain object, not nested),
+/// so an item with several values in such a part becomes one document per combination:
+/// matching "one item matches every part" stays exact with one `nested` level.
+fn composite_items(parts: &[Vec<IndexValue>]) -> Vec<Map<String, Value>> {
+    let mut items = vec![Map::new()];
+    for (i, values) in parts.iter().enumerate() {
+        let key = i.to_string();
+        let ranges: Vec<Value> = values.iter().filter_map(range_fields).collect();
+        if ranges.is_empty() {
+            if let Some(fields) = param_fields(values) {
+                for item in &mut items {
+                    item.insert(key.clone(), fields.clone());
+                }
+            }
+            continue;
+        }
+        items = items
+            .into_iter()
+            .flat_map(|item| {
+                ranges.iter().map(move |range| {
+                    let mut item = item.clone();
+                    item.insert(i.to_string(), range.clone());
+                    item
+                })
+            })
+            .collect();
+    }
+    items
+}
+
 /// The fields of one parameter, collected value by value.
 #[derive(Default)]
 struct Fields {
@@ -278,36 +329,14 @@ impl Fields {
                 self.kind = Some("uri");
                 self.uris.push(uri.clone());
             }
-            IndexValue::Date { start, end } => {
+            IndexValue::Date { .. } | IndexValue::Number { .. } | IndexValue::Quantity { .. } => {
                 self.kind = Some("nested");
-                self.nested.push(json!({"start": start, "end": end}));
-            }
-            IndexValue::Number { value, .. } => {
-                self.kind = Some("nested");
-                self.nested.push(json!({"lo": value, "hi": value}));
-            }
-            IndexValue::Quantity {
-                value,
-                low,
-                high,
-                system,
-                code,
-                unit,
-            } => {
-                self.kind = Some("nested");
-                let (lo, hi) = value.map_or((*low, *high), |v| (v, v));
-                self.nested.push(json!({
-                    "lo": lo, "hi": hi, "system": system, "code": code, "unit": unit
-                }));
+                self.nested.extend(range_fields(value));
             }
             IndexValue::Composite(parts) => {
                 self.kind = Some("nested");
-                let item: Map<String, Value> = parts
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, values)| Some((i.to_string(), param_fields(values)?)))
-                    .collect();
-                self.nested.push(Value::Object(item));
+                self.nested
+                    .extend(composite_items(parts).into_iter().map(Value::Object));
             }
             IndexValue::Text(text) => {
                 self.kind = Some("text");
@@ -419,8 +448,24 @@ mod tests {
                 .expect("keys")
                 .contains(&json!("c\u{1f}sys"))
         );
-        assert_eq!(items[0]["1"][0]["lo"], json!(120.0));
-        assert_eq!(items[1]["1"][0]["hi"], json!(80.0));
+        assert_eq!(items[0]["1"]["lo"], json!(120.0));
+        assert_eq!(items[1]["1"]["hi"], json!(80.0));
+        let parts = [
+            vec![IndexValue::Token {
+                system: None,
+                code: Some("c".into()),
+                text: None,
+                of_type: Vec::new(),
+            }],
+            vec![
+                IndexValue::Date { start: 1, end: 2 },
+                IndexValue::Date { start: 5, end: 6 },
+            ],
+        ];
+        let items = composite_items(&parts);
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1]["1"], json!({"start": 5, "end": 6}));
+        assert_eq!(items[0]["0"], items[1]["0"]);
     }
 
     #[test]

@@ -25,13 +25,13 @@
 //! | uri | `v` (keyword) |
 //! | date | nested `{start, end}` (long, inclusive milliseconds) |
 //! | number, quantity | nested `{lo, hi}` (double) with `system`, `code`, `unit` (keywords) |
-//! | composite | nested, one document per item of the base expression: under `0`, `1`, … the fields of each component's type (above) |
+//! | composite | nested, one document per item of the base expression: under `0`, `1`, … the fields of each component's type (above; a date or quantity part is one plain object) |
 //! | `_text`, `_content` | `w` (keywords: the distinct normalized words of the text) |
 //!
 //! Date and quantity values are `nested` so that both ends of one value (and its unit)
 //! are compared together, and composite items so that their parts are matched within one
-//! item (a date or quantity part is a `nested` field inside the item); the others are flat
-//! arrays of keys. Keywords longer than [`MAX_KEYWORD_CHARS`] are not indexed (Lucene's
+//! item (an item with several dates or quantities in one part is indexed as one item per
+//! combination, so a part holds one such value); the others are flat arrays of keys. Keywords longer than [`MAX_KEYWORD_CHARS`] are not indexed (Lucene's
 //! term limit is 32,766 bytes).
 //!
 //! Under `s`, each parameter `_sort` can use has `{a, d}`: the value a resource sorts by
@@ -79,7 +79,12 @@ pub fn param_mapping(def: &SearchParamDef) -> Option<Value> {
         .components
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| Some((i.to_string(), kind_mapping(c.kind)?)))
+        .filter_map(|(i, c)| {
+            let mut part = kind_mapping(c.kind)?;
+            // One value per part and item (see `crate::document`): a plain object.
+            part.as_object_mut()?.remove("type");
+            Some((i.to_string(), part))
+        })
         .collect();
     Some(json!({"type": "nested", "properties": parts}))
 }

@@ -186,10 +186,38 @@ fn value_query(path: &str, query: &ValueQuery) -> Value {
             json!({"exists": {"field": format!("{path}.ident")}})
         }
         ValueQuery::Uri { uri, .. } => json!({"prefix": {format!("{path}.v"): uri}}),
-        ValueQuery::Date { prefix, start, end } => {
-            nested(path, date_query(path, *prefix, *start, *end))
+        ValueQuery::Date { .. } | ValueQuery::Number { .. } | ValueQuery::Quantity { .. } => {
+            nested(path, range_query(path, query))
         }
-        ValueQuery::Number { prefix, number } => nested(path, number_query(path, *prefix, number)),
+        // One item of the base expression matches every part; the parts of an item hold
+        // one value each for dates, numbers and quantities (see `crate::document`).
+        ValueQuery::Composite(parts) => {
+            let all: Vec<Value> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| {
+                    let path = format!("{path}.{i}");
+                    match part {
+                        ValueQuery::Date { .. }
+                        | ValueQuery::Number { .. }
+                        | ValueQuery::Quantity { .. } => range_query(&path, part),
+                        _ => value_query(&path, part),
+                    }
+                })
+                .collect();
+            nested(path, json!({"bool": {"filter": all}}))
+        }
+        // Key lookups, answered above.
+        ValueQuery::OfType { .. } | ValueQuery::Reference(_) => json!({"match_none": {}}),
+    }
+}
+
+/// The test of a date, number or quantity query on one value `{start, end}` or
+/// `{lo, hi, system, code, unit}` at `path`.
+fn range_query(path: &str, query: &ValueQuery) -> Value {
+    match query {
+        ValueQuery::Date { prefix, start, end } => date_query(path, *prefix, *start, *end),
+        ValueQuery::Number { prefix, number } => number_query(path, *prefix, number),
         ValueQuery::Quantity {
             prefix,
             number,
@@ -197,19 +225,9 @@ fn value_query(path: &str, query: &ValueQuery) -> Value {
         } => {
             let mut all = unit_query(path, unit);
             all.push(number_query(path, *prefix, number));
-            nested(path, json!({"bool": {"filter": all}}))
+            json!({"bool": {"filter": all}})
         }
-        // One item of the base expression matches every part.
-        ValueQuery::Composite(parts) => {
-            let all: Vec<Value> = parts
-                .iter()
-                .enumerate()
-                .map(|(i, part)| value_query(&format!("{path}.{i}"), part))
-                .collect();
-            nested(path, json!({"bool": {"filter": all}}))
-        }
-        // Key lookups, answered above.
-        ValueQuery::OfType { .. } | ValueQuery::Reference(_) => json!({"match_none": {}}),
+        _ => json!({"match_none": {}}),
     }
 }
 
