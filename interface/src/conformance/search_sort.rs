@@ -92,6 +92,19 @@ pub async fn sorts_each_parameter_type_both_ways_with_missing_values_last(
     for (ty, sort, expected) in cases {
         assert_eq!(order(&b, ty, sort).await, *expected, "{ty}?_sort={sort}");
     }
+    // With criteria, a total and pages.
+    let mut q = sorted("-birthdate");
+    q.criteria = query(&[("gender", "male")]).criteria;
+    q.count = 1;
+    let first = b.run("Patient", &q).await.expect("filtered");
+    assert_eq!(
+        (page_ids(&first), first.total),
+        (vec!["p4".to_owned()], Some(2))
+    );
+    q.cursor = first.next_cursor.clone();
+    let second = b.run("Patient", &q).await.expect("page 2");
+    assert_eq!(page_ids(&second), ["p2"]);
+    assert_eq!(second.next_cursor, None);
 }
 
 /// A system search sorts the types together, ties by type and id.
