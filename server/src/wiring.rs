@@ -72,6 +72,12 @@ impl AwsClients {
     }
 }
 
+/// The bulk jobs table that goes with resource table `table`: `{table}-jobs` (jobs keep
+/// out of the resource table's stream and its indexer).
+pub fn jobs_table(table: &str) -> String {
+    format!("{table}-jobs")
+}
+
 fn is_aws_domain(url: &str) -> bool {
     url.split("://")
         .nth(1)
