@@ -1,6 +1,7 @@
-//! Import throughput: `hearth import` (parse, validate, upsert with versions and history)
-//! against the ceiling of the same machine: parse every line with serde_json and insert the
-//! raw bytes into one SQLite table in one transaction.
+//! Import throughput: `hearth import` (parse, validate, upsert with versions and history,
+//! with the search index, or deferring it to a rebuild) against the ceiling of the same
+//! machine: parse every line with serde_json and insert the raw bytes into one SQLite table
+//! in one transaction.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -33,15 +34,27 @@ pub async fn run(args: Args) -> Result<(), String> {
     let mut ceiling = Vec::new();
     let mut hearth = Vec::new();
     let mut hearth_no_validate = Vec::new();
+    let mut deferred = Vec::new();
+    let mut rebuild = Vec::new();
+    let mut deferred_then_rebuilt = Vec::new();
     let mut count = 0;
     for _ in 0..args.runs.max(1) {
         let (n, secs) = raw_ceiling(&files)?;
         count = n;
         ceiling.push(n as f64 / secs);
-        hearth.push(n as f64 / hearth_import(&files, true).await?);
-        hearth_no_validate.push(n as f64 / hearth_import(&files, false).await?);
+        hearth.push(n as f64 / hearth_import(&files, Mode::Indexed).await?.0);
+        hearth_no_validate.push(n as f64 / hearth_import(&files, Mode::NoValidate).await?.0);
+        let (load, rebuilt) = hearth_import(&files, Mode::DeferIndex).await?;
+        deferred.push(n as f64 / load);
+        rebuild.push(n as f64 / rebuilt);
+        deferred_then_rebuilt.push(n as f64 / (load + rebuilt));
     }
     let (c, h, hn) = (median(ceiling), median(hearth), median(hearth_no_validate));
+    let (d, r, dr) = (
+        median(deferred),
+        median(rebuild),
+        median(deferred_then_rebuilt),
+    );
     out!(
         "import of {count} resources from {} file(s), median of {} run(s)",
         files.len(),
@@ -55,20 +68,45 @@ pub async fn run(args: Args) -> Result<(), String> {
         h / c
     );
     out!("| hearth import --no-validate | {hn:.0} | {:.2} |", hn / c);
+    out!(
+        "| hearth import --defer-index (schema validation on, no search index) | {d:.0} | {:.2} |",
+        d / c
+    );
+    out!(
+        "| search index rebuild after it (`hearth reindex`) | {r:.0} | {:.2} |",
+        r / c
+    );
+    out!(
+        "| --defer-index then rebuild, end to end | {dr:.0} | {:.2} |",
+        dr / c
+    );
     Ok(())
 }
 
-async fn hearth_import(files: &[PathBuf], validate: bool) -> Result<f64, String> {
+/// How the scenario runs `hearth import`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Validated, search index written with each version.
+    Indexed,
+    /// Not validated, search index written with each version.
+    NoValidate,
+    /// Validated, search index left to a rebuild afterwards.
+    DeferIndex,
+}
+
+/// Seconds of the import and of the search index rebuild after it (0 unless deferred).
+async fn hearth_import(files: &[PathBuf], mode: Mode) -> Result<(f64, f64), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = SqliteStore::open(dir.path()).map_err(|e| e.to_string())?;
     let options = ImportOptions {
         batch_size: 1000,
-        validate,
+        validate: mode != Mode::NoValidate,
         max_line_bytes: 16 << 20,
         progress: false,
+        defer_index: mode == Mode::DeferIndex,
     };
     let started = Instant::now();
-    let report = import_files(Arc::new(store), files, &options).await?;
+    let report = import_files(Arc::new(store.clone()), files, &options).await?;
     let secs = started.elapsed().as_secs_f64();
     if !report.errors.is_empty() {
         return Err(format!(
@@ -77,7 +115,17 @@ async fn hearth_import(files: &[PathBuf], validate: bool) -> Result<f64, String>
             report.errors[0]
         ));
     }
-    Ok(secs)
+    let rebuilt = if mode == Mode::DeferIndex {
+        let started = Instant::now();
+        tokio::task::spawn_blocking(move || store.rebuild_search_index(&mut |_, _| {}))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        started.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
+    Ok((secs, rebuilt))
 }
 
 fn raw_ceiling(files: &[PathBuf]) -> Result<(usize, f64), String> {

@@ -64,6 +64,7 @@ async fn fill(dir: &std::path::Path, copies: usize) -> Result<usize, String> {
         validate: false,
         max_line_bytes: 16 << 20,
         progress: false,
+        defer_index: false,
     };
     let report = import_files(store.clone(), &files, &options).await?;
     let mut total = report.created as usize;

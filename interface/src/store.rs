@@ -289,8 +289,9 @@ pub trait ResourceStore: Send + Sync + Debug + 'static {
 
     /// Tells the store that a bulk load (`hearth import`) starts or ends, so that it may
     /// defer work it can do faster at once at the end (the embedded backend builds its
-    /// search indexes of an empty store then). Every write stays durable, atomic and
-    /// searchable at once either way. The default does nothing.
+    /// search indexes of an empty store then). Every write stays durable and atomic, and
+    /// searchable at once unless the load started with [`BulkLoad::StartDeferringIndex`].
+    /// The default does nothing.
     async fn bulk_load(&self, _phase: BulkLoad) -> Result<()> {
         Ok(())
     }
@@ -301,6 +302,11 @@ pub trait ResourceStore: Send + Sync + Debug + 'static {
 pub enum BulkLoad {
     /// Before the first write of the load.
     Start,
+    /// Before the first write of a load whose resources need not be searchable until the
+    /// search index is rebuilt (`hearth import --defer-index`, then `hearth reindex`).
+    /// A store that can defer its index leaves it alone for the load's writes and marks it
+    /// stale; others treat this as [`BulkLoad::Start`].
+    StartDeferringIndex,
     /// After the last write of the load, also when it failed.
     End,
 }

@@ -352,8 +352,12 @@ pub(crate) fn of_type_entry(system: &str, code: &str) -> String {
 }
 
 /// Indexes every current version when the index is empty but versions exist: a store
-/// written before the index tables existed.
+/// written before the index tables existed (not one whose index a bulk load deferred: its
+/// owner decides when to rebuild).
 pub(crate) fn backfill(conn: &mut Connection) -> Result<()> {
+    if crate::rebuild::is_stale(conn)? {
+        return Ok(());
+    }
     let indexed: bool = conn
         .query_row("SELECT EXISTS (SELECT 1 FROM current)", [], |r| r.get(0))
         .map_err(db_error)?;
@@ -363,31 +367,17 @@ pub(crate) fn backfill(conn: &mut Connection) -> Result<()> {
     if indexed || !any {
         return Ok(());
     }
-    let tx = conn.transaction().map_err(db_error)?;
+    crate::rebuild::rebuild(conn, &mut |_, _| {}).map(|_| ())
+}
+
+/// Empties the search index: `current`, the value tables and the full-text table.
+pub(crate) fn clear(conn: &Connection) -> Result<()> {
+    conn.execute("DELETE FROM current", []).map_err(db_error)?;
     for table in TABLES {
-        tx.execute(&format!("DELETE FROM {table}"), [])
+        conn.execute(&format!("DELETE FROM {table}"), [])
             .map_err(db_error)?;
     }
-    crate::fulltext_index::clear(&tx).map_err(db_error)?;
-    let rows: Vec<(String, i64, Vec<u8>)> = tx
-        .prepare(
-            "SELECT type, ts, body FROM versions v WHERE change != 2 AND NOT EXISTS
-             (SELECT 1 FROM versions n WHERE n.type = v.type AND n.id = v.id AND n.version > v.version)",
-        )
-        .and_then(|mut s| {
-            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect()
-        })
-        .map_err(db_error)?;
-    for (ty, ts, body) in rows {
-        let Some(resource_type) = ResourceType::parse(&ty) else {
-            continue;
-        };
-        let body = String::from_utf8_lossy(&body);
-        let extracted = extract_body(resource_type, &body)?;
-        insert(&tx, resource_type, ts, &extracted)?;
-    }
-    tx.commit().map_err(db_error)
+    crate::fulltext_index::clear(conn).map_err(db_error)
 }
 
 fn db_error(e: rusqlite::Error) -> Error {

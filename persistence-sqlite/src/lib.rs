@@ -32,6 +32,7 @@ mod composite_index;
 mod fulltext_index;
 mod indexing;
 pub mod jobs;
+mod rebuild;
 mod schema;
 mod search;
 mod store;

@@ -51,5 +51,6 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(crate::indexing::SCHEMA)?;
     conn.execute_batch(crate::composite_index::SCHEMA)?;
-    conn.execute_batch(crate::fulltext_index::SCHEMA)
+    conn.execute_batch(crate::fulltext_index::SCHEMA)?;
+    conn.execute_batch(crate::rebuild::SCHEMA)
 }

@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: the [`ResourceStore`] implementation.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -14,7 +15,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use crate::clock::MonotonicClock;
-use crate::{indexing, schema};
+use crate::{indexing, rebuild, schema};
 
 /// The file name of the database inside the data directory.
 pub const DATABASE_FILE: &str = "hearth.sqlite";
@@ -33,6 +34,8 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Writer>,
     readers: Mutex<Vec<Connection>>,
+    /// A bulk load that defers the search index runs: writes leave the index alone.
+    index_deferred: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -76,8 +79,31 @@ impl SqliteStore {
                 path,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                index_deferred: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// Whether the search index misses writes of a bulk load that deferred it
+    /// (`hearth import --defer-index`): searches would miss resources until
+    /// [`SqliteStore::rebuild_search_index`] runs.
+    ///
+    /// # Errors
+    /// `Internal` when the database cannot be read.
+    pub fn search_index_stale(&self) -> Result<bool> {
+        let writer = self.inner.writer.lock().map_err(poisoned)?;
+        rebuild::is_stale(&writer.conn)
+    }
+
+    /// Rebuilds the search index from the current versions in one transaction (blocking;
+    /// writers wait), reporting `(done, total)` to `progress`; returns how many resources
+    /// it indexed. Clears the stale mark of a deferred bulk load.
+    ///
+    /// # Errors
+    /// `Internal` when the database fails; the previous index is kept then.
+    pub fn rebuild_search_index(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
+        let mut writer = self.inner.writer.lock().map_err(poisoned)?;
+        rebuild::rebuild(&mut writer.conn, progress)
     }
 
     /// Runs `f` on a pooled read connection in a blocking thread.
@@ -114,6 +140,7 @@ impl SqliteStore {
             + 'static,
     {
         let inner = self.inner.clone();
+        let index = !inner.index_deferred.load(Ordering::Acquire);
         run_blocking(move || {
             let locked = |writes: &mut PreparedWrites<'_>| {
                 let mut guard = inner.writer.lock().map_err(poisoned)?;
@@ -134,14 +161,17 @@ impl SqliteStore {
             };
             if writes.len() < PIPELINE_MIN {
                 // Extract before taking the lock: concurrent writers overlap here.
-                let prepared: Vec<_> = writes.into_iter().map(prepare_write).collect();
+                let prepared: Vec<_> = writes
+                    .into_iter()
+                    .map(|w| prepare_write(w, index))
+                    .collect();
                 return locked(&mut prepared.into_iter());
             }
             std::thread::scope(|scope| {
                 let (sender, receiver) = std::sync::mpsc::sync_channel(PIPELINE_DEPTH);
                 scope.spawn(move || {
                     for write in writes {
-                        if sender.send(prepare_write(write)).is_err() {
+                        if sender.send(prepare_write(write, index)).is_err() {
                             break;
                         }
                     }
@@ -155,8 +185,18 @@ impl SqliteStore {
     }
 }
 
-/// A write with the index values of its resource, when it stores one.
-pub(crate) type PreparedWrite = (Write, Option<indexing::Extracted>);
+/// A write and what it does to the search index.
+pub(crate) type PreparedWrite = (Write, SearchIndexing);
+
+/// What a write does to the search index.
+pub(crate) enum SearchIndexing {
+    /// Index these values of the resource it stores.
+    Values(indexing::Extracted),
+    /// It stores no resource (a deletion): remove the index rows of the live version.
+    Remove,
+    /// Leave the index alone: a bulk load deferred it to [`SqliteStore::rebuild_search_index`].
+    Deferred,
+}
 
 /// Writes as [`SqliteStore::with_writer`] hands them over.
 type PreparedWrites<'a> = dyn Iterator<Item = Result<PreparedWrite>> + 'a;
@@ -167,15 +207,17 @@ const PIPELINE_MIN: usize = 32;
 /// How many extracted writes may wait for the writer.
 const PIPELINE_DEPTH: usize = 256;
 
-fn prepare_write(mut write: Write) -> Result<PreparedWrite> {
-    let extracted = match &mut write.action {
-        WriteAction::Upsert(resource) => match resource.take_index() {
-            Some(index) => Some(index),
-            None => Some(indexing::extract_prepared(write.resource_type, resource)?),
-        },
-        WriteAction::Delete => None,
+/// Extracts the index values of `write`'s resource, unless the index is deferred.
+fn prepare_write(mut write: Write, index: bool) -> Result<PreparedWrite> {
+    let indexing = match &mut write.action {
+        _ if !index => SearchIndexing::Deferred,
+        WriteAction::Upsert(resource) => SearchIndexing::Values(match resource.take_index() {
+            Some(index) => index,
+            None => indexing::extract_prepared(write.resource_type, resource)?,
+        }),
+        WriteAction::Delete => SearchIndexing::Remove,
     };
-    Ok((write, extracted))
+    Ok((write, indexing))
 }
 
 async fn run_blocking<T, F>(f: F) -> Result<T>
@@ -259,7 +301,7 @@ fn latest(conn: &Connection, ty: ResourceType, id: &ResourceId) -> Result<Option
 fn apply(
     tx: &Transaction<'_>,
     clock: &mut MonotonicClock,
-    (write, extracted): PreparedWrite,
+    (write, search_indexing): PreparedWrite,
 ) -> Result<WriteResult> {
     let Write {
         resource_type,
@@ -316,14 +358,13 @@ fn apply(
             };
             let ts = clock.tick();
             let body = resource.finish(next_version, Instant(ts));
-            let extracted = match extracted {
-                Some(e) => indexing::with_last_updated(e, ts),
-                None => indexing::extract_body(resource_type, &body)?,
-            };
-            if let Some(live) = live {
-                indexing::remove(tx, resource_type, live.last_updated.0)?;
+            if let SearchIndexing::Values(extracted) = search_indexing {
+                if let Some(live) = live {
+                    indexing::remove(tx, resource_type, live.last_updated.0)?;
+                }
+                let extracted = indexing::with_last_updated(extracted, ts);
+                indexing::insert(tx, resource_type, ts, &extracted)?;
             }
-            indexing::insert(tx, resource_type, ts, &extracted)?;
             let stored = insert(tx, resource_type, id, next_version, ts, change, Some(body))?;
             Ok(WriteResult {
                 outcome,
@@ -337,7 +378,7 @@ fn apply(
                     stored: current,
                 });
             }
-            if let Some(live) = live {
+            if let (Some(live), SearchIndexing::Remove) = (live, &search_indexing) {
                 indexing::remove(tx, resource_type, live.last_updated.0)?;
             }
             let ts = clock.tick();
@@ -519,14 +560,21 @@ impl ResourceStore for SqliteStore {
             let mut guard = inner.writer.lock().map_err(poisoned)?;
             let writer = &mut *guard;
             match phase {
+                BulkLoad::StartDeferringIndex => {
+                    rebuild::mark_stale(&writer.conn)?;
+                    inner.index_deferred.store(true, Ordering::Release);
+                }
                 BulkLoad::Start if !writer.deferred_indexes => {
                     writer.deferred_indexes = indexing::drop_value_indexes(&writer.conn)?;
                 }
-                BulkLoad::End if writer.deferred_indexes => {
-                    schema::migrate(&writer.conn).map_err(db_error)?;
-                    writer.deferred_indexes = false;
+                BulkLoad::End => {
+                    inner.index_deferred.store(false, Ordering::Release);
+                    if writer.deferred_indexes {
+                        schema::migrate(&writer.conn).map_err(db_error)?;
+                        writer.deferred_indexes = false;
+                    }
                 }
-                _ => {}
+                BulkLoad::Start => {}
             }
             Ok(())
         })

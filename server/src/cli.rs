@@ -193,6 +193,11 @@ pub struct ImportArgs {
     /// Skip JSON schema validation (structure checks still run).
     #[arg(long)]
     pub no_validate: bool,
+    /// Leave the search index to be rebuilt at once later (`hearth reindex`, or `hearth
+    /// serve` before it listens): loads faster (embedded backend; on AWS the stream indexer
+    /// indexes as always).
+    #[arg(long)]
+    pub defer_index: bool,
     /// Longest accepted line, in bytes.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     pub max_line_bytes: usize,
@@ -238,7 +243,7 @@ pub struct ReindexArgs {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
-    /// The AWS resources to read and index.
+    /// The store to read and index.
     #[command(flatten)]
-    pub aws: AwsArgs,
+    pub store: StoreArgs,
 }

@@ -63,6 +63,8 @@ pub struct ImportOptions {
     pub max_line_bytes: usize,
     /// Show a progress bar.
     pub progress: bool,
+    /// Leave the search index to a later rebuild ([`BulkLoad::StartDeferringIndex`]).
+    pub defer_index: bool,
 }
 
 /// Runs `hearth import` and prints the summary.
@@ -79,6 +81,7 @@ pub async fn run(args: ImportArgs) -> Result<ExitCode, String> {
         validate: !args.no_validate,
         max_line_bytes: args.max_line_bytes,
         progress: !args.quiet,
+        defer_index: args.defer_index,
     };
     let started = Instant::now();
     let report = import_files(components.store, &files, &options).await?;
@@ -184,12 +187,15 @@ pub async fn import_files(
     let validator = options
         .validate
         .then(|| Arc::new(JsonSchemaValidator::r4()));
+    let index = !options.defer_index;
     let parsers: Vec<_> = (0..workers)
         .map(|_| {
             let raw_rx = raw_rx.clone();
             let parsed_tx = parsed_tx.clone();
             let validator = validator.clone();
-            std::thread::spawn(move || parse_chunks(&raw_rx, &parsed_tx, validator.as_deref()))
+            std::thread::spawn(move || {
+                parse_chunks(&raw_rx, &parsed_tx, validator.as_deref(), index)
+            })
         })
         .collect();
     drop(parsed_tx);
@@ -199,7 +205,11 @@ pub async fn import_files(
     let mut next_seq = 0;
     let store_error = |e: hearth_interface::Error| format!("the store failed: {e}");
     store
-        .bulk_load(BulkLoad::Start)
+        .bulk_load(if options.defer_index {
+            BulkLoad::StartDeferringIndex
+        } else {
+            BulkLoad::Start
+        })
         .await
         .map_err(store_error)?;
     let mut applied = Ok(());
@@ -387,6 +397,7 @@ fn parse_chunks(
     input: &Mutex<Receiver<RawChunk>>,
     output: &tokio::sync::mpsc::Sender<ParsedChunk>,
     validator: Option<&JsonSchemaValidator>,
+    index: bool,
 ) {
     loop {
         let chunk = match input.lock() {
@@ -409,7 +420,7 @@ fn parse_chunks(
                 if text.trim().is_empty() {
                     Ok(None)
                 } else {
-                    parse_line(&text, validator).map(Some)
+                    parse_line(&text, validator, index).map(Some)
                 }
             });
             match result {
@@ -434,11 +445,16 @@ fn parse_chunks(
     }
 }
 
-/// Turns one NDJSON line into an upsert.
+/// Turns one NDJSON line into an upsert, with the resource's index values extracted here
+/// (on a parser thread) when `index` is set.
 ///
 /// # Errors
 /// A message for malformed JSON, unknown types, missing or invalid ids and schema issues.
-pub fn parse_line(text: &str, validator: Option<&JsonSchemaValidator>) -> Result<Write, String> {
+pub fn parse_line(
+    text: &str,
+    validator: Option<&JsonSchemaValidator>,
+    index: bool,
+) -> Result<Write, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| format!("malformed JSON: {e}"))?;
     let type_name = value
         .get("resourceType")
@@ -465,10 +481,9 @@ pub fn parse_line(text: &str, validator: Option<&JsonSchemaValidator>) -> Result
             ));
         }
     }
-    Ok(Write::upsert_indexed(
-        resource_type,
-        id,
-        value,
-        Precondition::None,
-    ))
+    Ok(if index {
+        Write::upsert_indexed(resource_type, id, value, Precondition::None)
+    } else {
+        Write::upsert(resource_type, id, value, Precondition::None)
+    })
 }

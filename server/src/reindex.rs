@@ -1,32 +1,66 @@
-//! `hearth reindex`: rebuilds the OpenSearch indexes from the DynamoDB store, with a
-//! progress bar, and prints the drift report (per type, the resources in the store and
-//! in the index before and after).
+//! `hearth reindex`: rebuilds the search index from the store, with a progress bar. On the
+//! embedded backend it rebuilds the SQLite search tables (after `hearth import
+//! --defer-index`, or to repair them); on AWS it rebuilds the OpenSearch indexes from
+//! DynamoDB and prints the drift report (per type, the resources in the store and in the
+//! index before and after).
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hearth_persistence_dynamo::DynamoStore;
 use hearth_search_opensearch::{DriftReport, OpenSearchIndexer, ReindexProgress};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::ReindexArgs;
+use crate::cli::{AwsArgs, Backend, ReindexArgs};
 use crate::wiring::{AwsClients, describe};
 
-/// Reindexes every type and prints the report.
+/// Reindexes every resource of the configured backend and prints what it did.
 ///
 /// # Errors
 /// When the store or OpenSearch cannot be opened or fails, as text for the command line.
 pub async fn run(args: ReindexArgs) -> Result<ExitCode, String> {
-    let clients = AwsClients::from_env(&args.aws)
-        .await
-        .map_err(|e| describe(&e))?;
+    match args.store.backend {
+        Backend::Sqlite => reindex_sqlite(&args.store.data_dir, args.quiet).await,
+        Backend::Aws => reindex_aws(&args.store.aws, args.quiet).await,
+    }
+}
+
+/// Rebuilds the SQLite search tables in one transaction (the server may keep running:
+/// its writes wait for the rebuild).
+async fn reindex_sqlite(data_dir: &std::path::Path, quiet: bool) -> Result<ExitCode, String> {
+    let store = hearth_sqlite::SqliteStore::open(data_dir)
+        .map_err(|e| format!("cannot open the store: {}", describe(&e)))?;
+    let bar = progress_bar(!quiet);
+    let started = Instant::now();
+    let progress = bar.clone();
+    let indexed = tokio::task::spawn_blocking(move || {
+        store.rebuild_search_index(&mut |done, total| {
+            progress.set_length(total);
+            progress.set_position(done);
+        })
+    })
+    .await
+    .map_err(|e| format!("reindex failed: {e}"))?
+    .map_err(|e| format!("reindex failed: {}", describe(&e)))?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "reindexed {indexed} resources in {seconds:.2} s ({:.0} resources/s)",
+        indexed as f64 / seconds.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Rebuilds the OpenSearch indexes from DynamoDB and prints the drift report.
+async fn reindex_aws(aws: &AwsArgs, quiet: bool) -> Result<ExitCode, String> {
+    let clients = AwsClients::from_env(aws).await.map_err(|e| describe(&e))?;
     let (store, ()) = tokio::try_join!(
-        DynamoStore::connect(clients.dynamodb.clone(), args.aws.dynamodb_table.clone()),
+        DynamoStore::connect(clients.dynamodb.clone(), aws.dynamodb_table.clone()),
         clients.opensearch.check(),
     )
     .map_err(|e| format!("cannot open the store: {}", describe(&e)))?;
     let indexer = OpenSearchIndexer::new(clients.opensearch);
-    let bar = progress_bar(!args.quiet);
+    let bar = progress_bar(!quiet);
     let mut progress = |p: ReindexProgress| {
         bar.set_message(format!(
             "{} ({}/{})",

@@ -15,6 +15,9 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, String> {
     let mut components = wiring::open(&config.store)
         .await
         .map_err(|e| format!("cannot open the store: {}", wiring::describe(&e)))?;
+    if let Some(store) = components.stale_search_index.take() {
+        rebuild_search_index(store).await?;
+    }
     // Outside Lambda the AWS backend indexes other processes' writes from the stream here.
     let _stream_indexer = components.stream_indexer.take().map(|s| s.spawn());
     let authorizer = wiring::authorizer(&config.auth, &config.store.data_dir)?;
@@ -32,6 +35,28 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("server failed: {e}"))?;
     tracing::info!("hearth stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Rebuilds the embedded search index that an import deferred, so that searches see every
+/// resource from the first request on.
+async fn rebuild_search_index(store: hearth_sqlite::SqliteStore) -> Result<(), String> {
+    tracing::info!("rebuilding the search index deferred by `hearth import --defer-index`");
+    let started = std::time::Instant::now();
+    let indexed = tokio::task::spawn_blocking(move || store.rebuild_search_index(&mut |_, _| {}))
+        .await
+        .map_err(|e| format!("rebuilding the search index failed: {e}"))?
+        .map_err(|e| {
+            format!(
+                "rebuilding the search index failed: {}",
+                wiring::describe(&e)
+            )
+        })?;
+    tracing::info!(
+        indexed,
+        seconds = started.elapsed().as_secs_f64(),
+        "search index rebuilt"
+    );
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -32,6 +32,9 @@ pub struct Components {
     pub signed_urls: Option<Arc<dyn SignedUrlServer>>,
     /// The AWS backend's stream indexer, for `serve` to run in-process.
     pub stream_indexer: Option<StreamIndexer>,
+    /// The embedded store, when its search index misses the writes of an import that
+    /// deferred it (`hearth import --defer-index`): `serve` rebuilds it before listening.
+    pub stale_search_index: Option<SqliteStore>,
 }
 
 /// The AWS clients of a configuration; nothing is sent yet.
@@ -72,6 +75,12 @@ impl AwsClients {
     }
 }
 
+/// The bulk jobs table that goes with resource table `table`: `{table}-jobs` (jobs keep
+/// out of the resource table's stream and its indexer).
+pub fn jobs_table(table: &str) -> String {
+    format!("{table}-jobs")
+}
+
 fn is_aws_domain(url: &str) -> bool {
     url.split("://")
         .nth(1)
@@ -108,6 +117,7 @@ pub async fn open(config: &StoreConfig) -> hearth_interface::Result<Components> 
             let search = SqliteSearch::new(store.clone());
             let binaries = Arc::new(FsBinaryStore::open(&config.data_dir)?);
             Ok(Components {
+                stale_search_index: store.search_index_stale()?.then(|| store.clone()),
                 store: Arc::new(store),
                 search: Arc::new(search),
                 binaries: binaries.clone(),
@@ -150,6 +160,7 @@ async fn open_aws(args: &AwsArgs) -> hearth_interface::Result<Components> {
         binaries: Arc::new(clients.binaries),
         signed_urls: None,
         stream_indexer: Some(stream_indexer),
+        stale_search_index: None,
     })
 }
 

@@ -163,3 +163,55 @@ async fn kill_during_import_leaves_a_consistent_store_and_a_rerun_completes_it()
         assert_eq!(entry["resource"]["meta"]["versionId"], "1");
     }
 }
+
+fn import_deferring_index(data_dir: &std::path::Path, path: &std::path::Path) {
+    let loaded = Command::new(hearth_bin())
+        .arg("import")
+        .arg(path)
+        .args(["--quiet", "--defer-index", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("run hearth import");
+    assert!(loaded.status.success(), "{}", stdout(&loaded));
+}
+
+#[tokio::test]
+async fn reindex_builds_the_index_an_import_deferred() {
+    let dir = tempfile::tempdir().unwrap();
+    import_deferring_index(dir.path(), &test_data().join("sample-synthea"));
+    let reindexed = Command::new(hearth_bin())
+        .args(["reindex", "--quiet", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run hearth reindex");
+    assert!(reindexed.status.success(), "{}", stdout(&reindexed));
+    assert!(
+        stdout(&reindexed).contains(&format!("reindexed {SYNTHEA_TOTAL} resources")),
+        "{}",
+        stdout(&reindexed)
+    );
+
+    let server = TestServer::start_on(dir.path(), &[]).await;
+    let (status, bundle) = server.get("Patient?_summary=count").await;
+    assert_eq!(status, 200);
+    assert_eq!(bundle["total"], 100, "every patient is searchable");
+    let (_, bundle) = server
+        .get("Observation?code=http://loinc.org|8302-2&_summary=count")
+        .await;
+    assert!(bundle["total"].as_u64().unwrap() > 0, "{bundle}");
+}
+
+#[tokio::test]
+async fn serve_builds_a_deferred_index_before_it_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    import_deferring_index(
+        dir.path(),
+        &test_data().join("sample-synthea/Patient.ndjson.gz"),
+    );
+    let server = TestServer::start_on(dir.path(), &[]).await;
+    let (status, bundle) = server
+        .get("Patient?gender=female,male&_summary=count")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(bundle["total"], 100, "{bundle}");
+}

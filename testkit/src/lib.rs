@@ -27,14 +27,25 @@ use std::time::{Duration, Instant};
 /// How long a stand-in may take to answer its first request.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs `moto_server` with one request at a time. moto's threaded server does not isolate
-/// `TransactWriteItems`: a transaction that fails its conditions restores a snapshot of the
-/// whole table taken when it began, undoing writes other threads made meanwhile. DynamoDB
-/// never does that, so the kit serializes requests (as the GIL nearly does anyway) instead
-/// of letting tests see a race AWS does not have.
-const SERIAL_MOTO: &str = r#"
+/// Runs `moto_server` with two corrections that make its DynamoDB transactions behave as
+/// on AWS, where the tests need it:
+///
+/// - one request at a time: moto's threaded server does not isolate `TransactWriteItems`
+///   (a transaction that fails restores a snapshot of the table taken when it began,
+///   undoing what other threads wrote meanwhile). Python's GIL serializes moto nearly
+///   anyway, so little is lost.
+/// - rollback by item: moto snapshots every touched table with `copy.deepcopy` (stream
+///   records included) for each transaction, which makes the staged protocol of a
+///   1,000-entry transaction take minutes and gigabytes. The wrapper keeps copies of the
+///   items the transaction names instead, restores them on failure and drops the stream
+///   records the failed attempt produced: the same outcome as moto's own rollback.
+const MOTO_LAUNCHER: &str = r#"
+import copy
 import sys
+
 import werkzeug.serving as serving
+import moto.dynamodb.models as dynamodb
+from moto.dynamodb.models.table import Table
 
 threaded_run_simple = serving.run_simple
 
@@ -45,6 +56,58 @@ def serial_run_simple(*args, **kwargs):
 
 
 serving.run_simple = serial_run_simple
+
+
+class TablesAreNotCopied:
+    """moto's `copy` module, except that a Table "copy" is the table itself."""
+
+    def deepcopy(self, value, memo=None):
+        if isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+
+dynamodb.copy = TablesAreNotCopied()
+moto_transact_write_items = dynamodb.DynamoDBBackend.transact_write_items
+
+
+def transact_write_items(self, transact_items):
+    saved = []
+    streams = {}
+    for entry in transact_items:
+        for op_type, op in entry.items():
+            name = op.get("TableName")
+            table = self.tables.get(name)
+            if table is None:
+                continue
+            if op_type == "Put":
+                attrs = op.get("Item", {})
+                names = [table.hash_key_attr, table.range_key_attr]
+                key = {a: attrs[a] for a in names if a and a in attrs}
+            else:
+                key = op.get("Key", {})
+            try:
+                before = self.get_item(name, key)
+            except Exception:
+                continue
+            saved.append((name, key, copy.deepcopy(before)))
+            if table.stream_shard is not None:
+                streams.setdefault(name, len(table.stream_shard.items))
+    try:
+        return moto_transact_write_items(self, transact_items)
+    except Exception:
+        for name, key, before in reversed(saved):
+            if before is None:
+                self.delete_item(name, key)
+            else:
+                self.put_item(name, before.to_json()["Attributes"])
+        for name, length in streams.items():
+            del self.tables[name].stream_shard.items[length:]
+        raise
+
+
+dynamodb.DynamoDBBackend.transact_write_items = transact_write_items
+
 from moto.server import main
 
 main(sys.argv[1:])
@@ -76,7 +139,7 @@ impl Moto {
             .arg(r#""$@" </dev/null >/dev/null 2>&1 & p=$!; read _; kill $p; wait $p"#)
             .arg("sh")
             .args(&python)
-            .args(["-c", SERIAL_MOTO])
+            .args(["-c", MOTO_LAUNCHER])
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::piped())
             .spawn()

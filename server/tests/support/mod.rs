@@ -201,7 +201,7 @@ pub fn backend_env(data_dir: &Path) -> Vec<(String, String)> {
         ("HEARTH_DYNAMODB_TABLE".to_owned(), name.clone()),
         ("HEARTH_S3_BUCKET".to_owned(), name.clone()),
         ("HEARTH_OPENSEARCH_URL".to_owned(), osmem.url().to_owned()),
-        ("HEARTH_OPENSEARCH_PREFIX".to_owned(), format!("{name}-")),
+        ("HEARTH_OPENSEARCH_PREFIX".to_owned(), name.clone()),
     ]);
     let status = Command::new(hearth_bin())
         .args(["init-aws", "--quiet"])
