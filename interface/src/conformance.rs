@@ -6,6 +6,8 @@
 pub mod jobs;
 
 pub mod search;
+pub mod search_sort;
+pub mod search_text;
 use std::sync::Arc;
 
 use serde_json::{Value, json};

@@ -12,7 +12,7 @@ use opensearch::auth::Credentials;
 use opensearch::http::response::Response;
 use opensearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use opensearch::http::{StatusCode, Url};
-use opensearch::indices::IndicesCreateParts;
+use opensearch::indices::{IndicesCreateParts, IndicesPutMappingParts};
 use serde_json::Value;
 
 use crate::mapping;
@@ -136,7 +136,9 @@ impl OpenSearchClient {
     }
 
     /// Creates the index of every resource type with its mapping, in the alias; indexes
-    /// that exist are left as they are. For `hearth init-aws` and first deployments.
+    /// that exist get the fields this version's mapping adds (existing fields are left as
+    /// they are). For `hearth init-aws`, first deployments and upgrades: documents indexed
+    /// before an upgrade get values in the new fields when reindexed (`hearth reindex`).
     ///
     /// # Errors
     /// `Internal` when an index cannot be created.
@@ -149,7 +151,8 @@ impl OpenSearchClient {
         Ok(())
     }
 
-    /// Creates the index of `ty` unless it is known to exist.
+    /// Creates the index of `ty` (or adds the fields of this version's mapping to it)
+    /// unless it is known to be up to date.
     pub(crate) async fn ensure_index(&self, ty: ResourceType) -> Result<()> {
         if self.lock_created().contains(&ty) {
             return Ok(());
@@ -164,7 +167,16 @@ impl OpenSearchClient {
             .await;
         match read(response, "creating an index").await {
             Ok(_) => {}
-            Err(e) if e.message().contains("resource_already_exists_exception") => {}
+            Err(e) if e.message().contains("resource_already_exists_exception") => {
+                let response = self
+                    .os
+                    .indices()
+                    .put_mapping(IndicesPutMappingParts::Index(&[&index]))
+                    .body(mapping::mapping_body(ty))
+                    .send()
+                    .await;
+                read(response, "updating an index mapping").await?;
+            }
             Err(e) => return Err(e),
         }
         self.lock_created().insert(ty);

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::client::{OpenSearchClient, read};
 use crate::cursor::{self, Bound};
 use crate::query;
+use crate::sort::Order;
 
 /// The most matches one page returns: OpenSearch refuses pages larger than its result
 /// window (10,000 by default), and one more match is read to learn whether a next page
@@ -54,13 +55,9 @@ impl OpenSearchSearch {
 #[async_trait]
 impl SearchEngine for OpenSearchSearch {
     async fn search(&self, scope: &SearchScope, query: &SearchQuery) -> Result<SearchPage> {
-        if !query.sort.is_empty() {
-            return Err(Error::invalid(
-                "_sort is not supported by the OpenSearch engine yet",
-            ));
-        }
         let plans = criteria::plan(scope, &query.criteria)?;
-        let bound = cursor::parse(query.cursor.as_deref())?;
+        let order = Order::resolve(&plans, &query.sort)?;
+        let bound = cursor::parse(&order, query.cursor.as_deref())?;
         let want_total = query.cursor.is_none() && query.total != TotalMode::None;
         if plans.is_empty() {
             return Ok(SearchPage {
@@ -71,7 +68,8 @@ impl SearchEngine for OpenSearchSearch {
         let reader = Reader {
             client: &self.client,
             indexes: self.indexes(&plans),
-            query: query::plans_query(&plans)?,
+            query: query::plans_query(&plans),
+            order,
         };
         let count = query.count.min(MAX_PAGE);
         let (mut page, total) = if count == 0 {
@@ -86,9 +84,6 @@ impl SearchEngine for OpenSearchSearch {
 
     fn supported_params(&self, resource_type: ResourceType) -> Vec<SupportedParam> {
         criteria::supported_params(resource_type)
-            .into_iter()
-            .filter(|p| query::is_supported(&p.code, p.kind))
-            .collect()
     }
 }
 
@@ -97,7 +92,11 @@ struct Reader<'a> {
     client: &'a OpenSearchClient,
     indexes: Vec<String>,
     query: Value,
+    order: Order,
 }
+
+/// A match and its position in the order (the hit's `sort` values).
+type Row = (StoredResource, Value);
 
 impl Reader<'_> {
     /// The page starting at `bound`, with the total when asked (first pages only). As
@@ -140,36 +139,34 @@ impl Reader<'_> {
     /// looked up when unknown).
     async fn finish(
         &self,
-        mut rows: Vec<StoredResource>,
+        mut rows: Vec<Row>,
         count: usize,
         maybe_before: bool,
         has_more: Option<bool>,
     ) -> Result<SearchPage> {
         rows.truncate(count);
         let previous_cursor = match rows.first() {
-            Some(first) if maybe_before => {
-                let (before, _) = self
-                    .fetch(Some(cursor::position(first)), true, 1, false)
-                    .await?;
-                (!before.is_empty()).then(|| cursor::before(first))
+            Some((_, first)) if maybe_before => {
+                let (before, _) = self.fetch(Some(first.clone()), true, 1, false).await?;
+                (!before.is_empty()).then(|| cursor::encode(&self.order, false, first))
             }
             _ => None,
         };
         let next_cursor = match rows.last() {
-            Some(last) => {
+            Some((_, last)) => {
                 let exists = match has_more {
                     Some(known) => known,
                     None => {
-                        let position = Some(cursor::position(last));
+                        let position = Some(last.clone());
                         !self.fetch(position, false, 1, false).await?.0.is_empty()
                     }
                 };
-                exists.then(|| cursor::after(last))
+                exists.then(|| cursor::encode(&self.order, true, last))
             }
             None => None,
         };
         Ok(SearchPage {
-            matches: rows,
+            matches: rows.into_iter().map(|(stored, _)| stored).collect(),
             next_cursor,
             previous_cursor,
             total: None,
@@ -184,11 +181,11 @@ impl Reader<'_> {
         backwards: bool,
         size: usize,
         track_total: bool,
-    ) -> Result<(Vec<StoredResource>, Option<u64>)> {
+    ) -> Result<(Vec<Row>, Option<u64>)> {
         let mut body = json!({
             "size": size,
             "query": self.query,
-            "sort": cursor::sort(backwards),
+            "sort": self.order.sort(backwards),
             "track_total_hits": track_total,
             "_source": ["type", "id", "version", "lastUpdated", "change", "body"],
         });
@@ -211,7 +208,7 @@ impl Reader<'_> {
             .map_or(&[][..], Vec::as_slice);
         let rows = hits
             .iter()
-            .map(|hit| stored(&hit["_source"]))
+            .map(|hit| Ok((stored(&hit["_source"])?, hit["sort"].clone())))
             .collect::<Result<Vec<_>>>()?;
         let total = track_total.then(|| {
             answer["hits"]["total"]["value"]

@@ -1,46 +1,29 @@
 //! The parsed conditions ([`hearth_interface::search::criteria`]) as OpenSearch queries
 //! on the fields of [`crate::document`], with the same semantics as the embedded
 //! backend's SQL (its `matching` module is the reference).
+//!
+//! Composite values are one `nested` query on the items of the base expression, with one
+//! clause per part on that item's fields; `_text` and `_content` ask for a `prefix` of some
+//! word of the text for each query word.
 
 use hearth_interface::search::criteria::{
     Condition, Decimal, Filter, Prefix, ReferenceQuery, StringMode, SystemMatch, TokenQuery,
-    TypePlan, UnitQuery, UriMode, ValueQuery, fulltext_column,
+    TypePlan, UnitQuery, UriMode, ValueQuery,
 };
-use hearth_interface::{Error, Result};
 use serde_json::{Value, json};
 
 use crate::document::{SEP, id_key, of_type_key, reference_key, target_key};
 use crate::mapping::field;
 
-/// Whether this engine searches parameter `code` of type `kind`: composite parameters and
-/// the full-text `_text` and `_content` are not indexed yet.
-pub fn is_supported(code: &str, kind: &str) -> bool {
-    kind != "composite" && fulltext_column(code).is_none()
-}
-
 /// The query matching the live documents of every plan: one branch per type (its type,
 /// its filters, and one of its compartment memberships).
-///
-/// # Errors
-/// `Invalid` for a parameter this engine does not search yet ([`is_supported`]).
-pub fn plans_query(plans: &[TypePlan]) -> Result<Value> {
-    for filter in plans.iter().flat_map(|p| p.filters.iter().chain(&p.any_of)) {
-        let def = filter.def;
-        if !is_supported(&def.code, def.kind.as_str()) {
-            return Err(Error::invalid(format!(
-                "search parameter '{}' ({} type) is not supported by the OpenSearch engine yet",
-                def.code,
-                def.kind.as_str()
-            ))
-            .at(def.code.clone()));
-        }
-    }
+pub fn plans_query(plans: &[TypePlan]) -> Value {
     let branches: Vec<Value> = plans.iter().map(plan_query).collect();
     let types = match branches.as_slice() {
         [one] => one.clone(),
         _ => json!({"bool": {"should": branches, "minimum_should_match": 1}}),
     };
-    Ok(json!({"bool": {"filter": [{"term": {"deleted": false}}, types]}}))
+    json!({"bool": {"filter": [{"term": {"deleted": false}}, types]}})
 }
 
 fn plan_query(plan: &TypePlan) -> Value {
@@ -66,8 +49,20 @@ pub fn filter_query(filter: &Filter) -> Value {
         Condition::NoneOf(queries) => {
             json!({"bool": {"must_not": [any_value(&path, queries)]}})
         }
-        // Refused by `plans_query`.
-        Condition::FullText { .. } => json!({"match_none": {}}),
+        Condition::FullText { alternatives, .. } => {
+            let words = format!("{path}.w");
+            let any: Vec<Value> = alternatives
+                .iter()
+                .map(|alternative| {
+                    let all: Vec<Value> = alternative
+                        .iter()
+                        .map(|word| json!({"prefix": {words.as_str(): word}}))
+                        .collect();
+                    json!({"bool": {"filter": all}})
+                })
+                .collect();
+            json!({"bool": {"should": any, "minimum_should_match": 1}})
+        }
     }
 }
 
@@ -191,10 +186,38 @@ fn value_query(path: &str, query: &ValueQuery) -> Value {
             json!({"exists": {"field": format!("{path}.ident")}})
         }
         ValueQuery::Uri { uri, .. } => json!({"prefix": {format!("{path}.v"): uri}}),
-        ValueQuery::Date { prefix, start, end } => {
-            nested(path, date_query(path, *prefix, *start, *end))
+        ValueQuery::Date { .. } | ValueQuery::Number { .. } | ValueQuery::Quantity { .. } => {
+            nested(path, range_query(path, query))
         }
-        ValueQuery::Number { prefix, number } => nested(path, number_query(path, *prefix, number)),
+        // One item of the base expression matches every part; the parts of an item hold
+        // one value each for dates, numbers and quantities (see `crate::document`).
+        ValueQuery::Composite(parts) => {
+            let all: Vec<Value> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| {
+                    let path = format!("{path}.{i}");
+                    match part {
+                        ValueQuery::Date { .. }
+                        | ValueQuery::Number { .. }
+                        | ValueQuery::Quantity { .. } => range_query(&path, part),
+                        _ => value_query(&path, part),
+                    }
+                })
+                .collect();
+            nested(path, json!({"bool": {"filter": all}}))
+        }
+        // Key lookups, answered above.
+        ValueQuery::OfType { .. } | ValueQuery::Reference(_) => json!({"match_none": {}}),
+    }
+}
+
+/// The test of a date, number or quantity query on one value `{start, end}` or
+/// `{lo, hi, system, code, unit}` at `path`.
+fn range_query(path: &str, query: &ValueQuery) -> Value {
+    match query {
+        ValueQuery::Date { prefix, start, end } => date_query(path, *prefix, *start, *end),
+        ValueQuery::Number { prefix, number } => number_query(path, *prefix, number),
         ValueQuery::Quantity {
             prefix,
             number,
@@ -202,12 +225,9 @@ fn value_query(path: &str, query: &ValueQuery) -> Value {
         } => {
             let mut all = unit_query(path, unit);
             all.push(number_query(path, *prefix, number));
-            nested(path, json!({"bool": {"filter": all}}))
+            json!({"bool": {"filter": all}})
         }
-        // Key lookups, answered above; composites are refused by `plans_query`.
-        ValueQuery::OfType { .. } | ValueQuery::Reference(_) | ValueQuery::Composite(_) => {
-            json!({"match_none": {}})
-        }
+        _ => json!({"match_none": {}}),
     }
 }
 

@@ -1,17 +1,24 @@
 //! Differential test: on the R4 examples, OpenSearch (osmem-server) and SQLite answer
 //! the same searches with the same matches, in the same order, and the same totals.
 //! The searches are made from each example's own index values, in every form and with
-//! every modifier and prefix of the parameter's type.
+//! every modifier and prefix of the parameter's type (composite parameters from the
+//! first value of each part, `_text`/`_content` from words of the text), plus `_sort`
+//! on every sortable parameter with values, both ways, over all resources of the type.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use hearth_interface::fulltext::query_words;
 use hearth_interface::index::{IndexValue, extract_all};
 use hearth_interface::instant::Instant;
-use hearth_interface::search::criteria::{fulltext_column, is_searchable};
-use hearth_interface::search::{Criterion, SearchEngine, SearchQuery, SearchScope, TotalMode};
-use hearth_interface::search_params::{SearchParamDef, SearchParamType};
+use hearth_interface::search::criteria::is_searchable;
+use hearth_interface::search::{
+    Criterion, SearchEngine, SearchQuery, SearchScope, SortKey, TotalMode,
+};
+use hearth_interface::search_params::{SearchParamDef, SearchParamRegistry, SearchParamType};
 use hearth_interface::store::{Precondition, ResourceStore, StoredResource, Write};
 use hearth_interface::{ResourceId, ResourceType};
+use hearth_search_opensearch::mapping::is_sortable;
 use hearth_search_opensearch::{
     OpenSearchClient, OpenSearchConfig, OpenSearchIndexer, OpenSearchSearch,
 };
@@ -53,8 +60,11 @@ async fn opensearch_and_sqlite_agree_on_the_r4_examples() {
     assert_eq!(report.indexed, stored.len());
     indexer.refresh().await.expect("refresh");
 
-    let searches = searches(&stored);
+    let mut searches = searches(&stored);
     assert!(searches.len() > 3000, "{}", searches.len());
+    let sorts = sort_searches(&stored);
+    assert!(sorts.len() > 500, "{}", sorts.len());
+    searches.extend(sorts);
     let sqlite: Arc<dyn SearchEngine> = Arc::new(SqliteSearch::new(store));
     let opensearch: Arc<dyn SearchEngine> = Arc::new(OpenSearchSearch::new(client));
     let mut tasks = Vec::new();
@@ -63,12 +73,12 @@ async fn opensearch_and_sqlite_agree_on_the_r4_examples() {
         let (sqlite, opensearch) = (sqlite.clone(), opensearch.clone());
         tasks.push(tokio::spawn(async move {
             let mut disagreements = Vec::new();
-            let mut matched = 0;
+            let mut matched = BTreeMap::<&str, usize>::new();
             for (ty, key, value) in chunk {
                 let expected = run(sqlite.as_ref(), ty, &key, &value).await;
                 let found = run(opensearch.as_ref(), ty, &key, &value).await;
                 if expected.as_ref().is_ok_and(|(ids, _)| !ids.is_empty()) {
-                    matched += 1;
+                    *matched.entry(class(ty, &key)).or_default() += 1;
                 }
                 if expected != found {
                     disagreements.push(format!(
@@ -80,11 +90,20 @@ async fn opensearch_and_sqlite_agree_on_the_r4_examples() {
         }));
     }
     let mut disagreements = Vec::new();
-    let mut matched = 0;
+    let mut by_class = BTreeMap::<&str, usize>::new();
     for task in tasks {
         let (found, n) = task.await.expect("task");
         disagreements.extend(found);
-        matched += n;
+        for (class, n) in n {
+            *by_class.entry(class).or_default() += n;
+        }
+    }
+    let matched: usize = by_class.values().sum();
+    for class in ["_sort", "full text", "composite"] {
+        assert!(
+            by_class.get(class).is_some_and(|n| *n > 100),
+            "{by_class:?}"
+        );
     }
     compartments_agree(&stored, sqlite.as_ref(), opensearch.as_ref()).await;
     // Most searches are made from a resource's own values, so they find it.
@@ -93,7 +112,10 @@ async fn opensearch_and_sqlite_agree_on_the_r4_examples() {
         "{matched} of {}",
         searches.len()
     );
-    println!("{} searches, {matched} with matches", searches.len());
+    println!(
+        "{} searches, {matched} with matches: {by_class:?}",
+        searches.len()
+    );
     assert!(
         disagreements.is_empty(),
         "{} of {} searches disagree:\n{}",
@@ -144,19 +166,28 @@ async fn compartments_agree(
     assert!(members > 50, "{members}");
 }
 
-/// The ids found and the total, or the error kind and message.
+/// The ids found and the total, or the error kind and message. The key `_sort` sorts
+/// all resources of the type by `value` instead.
 async fn run(
     engine: &dyn SearchEngine,
     ty: ResourceType,
     key: &str,
     value: &str,
 ) -> Result<(Vec<String>, Option<u64>), String> {
+    let (criteria, sort) = if key == "_sort" {
+        (
+            Vec::new(),
+            value.split(',').filter_map(SortKey::parse).collect(),
+        )
+    } else {
+        (vec![Criterion::parse(key, value)], Vec::new())
+    };
     let query = SearchQuery {
-        criteria: vec![Criterion::parse(key, value)],
+        criteria,
         count: 1000,
         cursor: None,
         total: TotalMode::Accurate,
-        sort: Vec::new(),
+        sort,
     };
     engine
         .search(&SearchScope::Type(ty), &query)
@@ -170,6 +201,43 @@ async fn run(
 
 type Search = (ResourceType, String, String);
 
+/// The kind of search `key` makes on `ty`, to count matches by kind.
+fn class(ty: ResourceType, key: &str) -> &'static str {
+    let code = key.split(':').next().unwrap_or(key);
+    match code {
+        "_sort" => "_sort",
+        "_text" | "_content" => "full text",
+        _ => match SearchParamRegistry::r4().get(ty.as_str(), code) {
+            Some(def) if def.kind == SearchParamType::Composite => "composite",
+            _ => "other",
+        },
+    }
+}
+
+/// `_sort` searches: each sortable parameter with values in some example of the type,
+/// ascending and descending, and with `_id` as a second key.
+fn sort_searches(stored: &[StoredResource]) -> Vec<Search> {
+    let mut seen = std::collections::BTreeSet::new();
+    for version in stored {
+        let ty = version.resource_type;
+        let body: Value =
+            serde_json::from_str(version.body.as_deref().expect("body")).expect("json");
+        for (def, _) in extract_all(ty.as_str(), &body) {
+            if is_sortable(def) {
+                seen.insert((ty.as_str(), def.code.clone()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (ty, code) in seen {
+        let ty = ResourceType::parse(ty).expect("type");
+        for sort in [code.clone(), format!("-{code}"), format!("-{code},-_id")] {
+            out.push((ty, "_sort".to_owned(), sort));
+        }
+    }
+    out
+}
+
 /// Searches from the index values of the examples: per type and parameter, the forms of
 /// the values of the first resources that have some.
 fn searches(stored: &[StoredResource]) -> Vec<Search> {
@@ -180,11 +248,7 @@ fn searches(stored: &[StoredResource]) -> Vec<Search> {
         let body: Value =
             serde_json::from_str(version.body.as_deref().expect("body")).expect("json");
         for (def, values) in extract_all(ty.as_str(), &body) {
-            // Composite and full-text parameters are not supported by this engine yet.
-            let supported = is_searchable(def)
-                && def.kind != SearchParamType::Composite
-                && fulltext_column(&def.code).is_none();
-            if !supported {
+            if !is_searchable(def) {
                 continue;
             }
             let made = done.entry((ty, def.code.clone())).or_default();
@@ -203,6 +267,22 @@ fn searches(stored: &[StoredResource]) -> Vec<Search> {
         }
     }
     out
+}
+
+/// A composite value from the first value of each part (its plain form), parts joined by
+/// `$`; `None` when a part has no plain form.
+fn composite_form(def: &SearchParamDef, parts: &[Vec<IndexValue>]) -> Option<String> {
+    let registry = SearchParamRegistry::r4();
+    let mut forms = Vec::new();
+    for (component, values) in def.components.iter().zip(parts) {
+        let part_def = registry.by_url(&component.definition)?;
+        let value = values.first()?;
+        let form = value_forms(part_def, value)
+            .into_iter()
+            .find(|(key, v)| *key == part_def.code && !v.contains('$'))?;
+        forms.push(form.1);
+    }
+    Some(forms.join("$"))
 }
 
 /// Escapes a value for a criterion: `\` and `,` (and `|`, `$` in token-like parts).
@@ -344,6 +424,26 @@ fn value_forms(def: &SearchParamDef, value: &IndexValue) -> Vec<(String, String)
                 if let Some(u) = unit.as_deref().filter(|u| short(u)) {
                     out.push((k(""), format!("le{number}||{}", pipe_join(&[u]))));
                 }
+            }
+        }
+        IndexValue::Composite(parts) => {
+            if let Some(value) = composite_form(def, parts) {
+                out.push((k(""), value));
+            }
+        }
+        IndexValue::Text(text) => {
+            let words = query_words(text);
+            if let Some(first) = words.first() {
+                let head: String = first.chars().take(3).collect();
+                out.push((k(""), esc(first, false)));
+                out.push((k(""), esc(&head, false)));
+                let middle: String = first.chars().skip(1).take(3).collect();
+                if !middle.is_empty() {
+                    out.push((k(""), esc(&middle, false)));
+                }
+            }
+            if let [.., a, b] = words.as_slice() {
+                out.push((k(""), esc(&format!("{a} {b}"), false)));
             }
         }
         IndexValue::Uri(uri) if short(uri) => {

@@ -152,6 +152,59 @@ async fn creating_indexes_twice_is_harmless() {
     assert!(found(&f.search, &[]).await.is_empty());
 }
 
+/// An index made by an earlier version (without the sort and full-text fields) gets them
+/// when first used, so that new documents can be indexed and sorted; older documents get
+/// their values by a reindex.
+#[tokio::test]
+async fn indexes_of_an_earlier_version_get_the_new_fields() {
+    use opensearch::http::transport::Transport;
+    use opensearch::indices::IndicesCreateParts;
+    let f = fixture();
+    let mut old = hearth_search_opensearch::mapping::index_body(&f.client.alias(), patient());
+    let properties = &mut old["mappings"]["properties"];
+    properties.as_object_mut().expect("properties").remove("s");
+    let params = properties["p"]["properties"].as_object_mut().expect("p");
+    params.remove("meta-text");
+    params.remove("meta-content");
+    let os = opensearch::OpenSearch::new(
+        Transport::single_node(OsMem::shared().url()).expect("transport"),
+    );
+    let index = f.client.index(patient());
+    let created = os
+        .indices()
+        .create(IndicesCreateParts::Index(&index))
+        .body(old)
+        .send()
+        .await
+        .expect("create the old index");
+    assert!(created.status_code().is_success());
+
+    let versions = vec![
+        put(&f.store, "b", "Beta").await,
+        put(&f.store, "a", "Alpha").await,
+    ];
+    let report = f.indexer.apply(&versions).await.expect("index");
+    assert_eq!(report.indexed, 2);
+    let mut query = SearchQuery {
+        criteria: Vec::new(),
+        count: 10,
+        cursor: None,
+        total: TotalMode::Accurate,
+        sort: vec![hearth_interface::search::SortKey::parse("family").expect("key")],
+    };
+    let ids = |page: hearth_interface::search::SearchPage| -> Vec<String> {
+        page.matches.iter().map(|m| m.id.to_string()).collect()
+    };
+    let scope = SearchScope::Type(patient());
+    let page = f.search.search(&scope, &query).await.expect("sorted");
+    assert_eq!(ids(page), ["a", "b"]);
+    query.sort.clear();
+    query.criteria = vec![Criterion::parse("_content", "alph")];
+    let page = f.search.search(&scope, &query).await.expect("full text");
+    assert_eq!(ids(page), ["a"]);
+    f.client.create_indexes().await.expect("create again");
+}
+
 #[tokio::test]
 async fn check_names_an_unreachable_cluster() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -5,7 +5,8 @@
 //!
 //! Scopes, every parameter type with its modifiers and prefixes, `:missing`, `_id`,
 //! `_lastUpdated`, AND/OR, totals, paging with cursors across updates and deletes, and
-//! the errors for bad criteria.
+//! the errors for bad criteria; `_sort` ([`search_sort`]), `_text`/`_content` and
+//! composite parameters ([`search_text`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,6 +18,8 @@ use crate::instant::Instant;
 use crate::search::{Criterion, SearchEngine, SearchPage, SearchQuery, SearchScope, TotalMode};
 use crate::store::{Precondition, ResourceStore, StoredResource, Write, WriteAction};
 use crate::{Error, IssueKind, ResourceId, ResourceType, Result};
+
+use super::{search_sort, search_text};
 
 /// Makes versions just written to the store visible to the search engine under test.
 #[async_trait]
@@ -52,7 +55,7 @@ where
     Fut: Future<Output = SearchBackend>,
 {
     macro_rules! each {
-        ($($test:ident),* $(,)?) => {$(
+        ($($test:path),* $(,)?) => {$(
             let backend = fresh().await;
             $test(backend.store.as_ref(), backend.search.as_ref(), backend.visible.as_ref()).await;
         )*};
@@ -77,24 +80,31 @@ where
         system_search_spans_types_and_pages_across_them,
         compartment_search_follows_the_compartment_definition,
         supported_params_cover_the_searchable_kinds,
+        search_sort::sorts_each_parameter_type_both_ways_with_missing_values_last,
+        search_sort::sorts_across_types_of_a_system_search,
+        search_sort::rejects_unknown_and_unsortable_keys,
+        search_sort::sorted_pages_keep_their_position_while_data_changes,
+        search_sort::sorted_pages_cover_every_match_once,
+        search_text::full_text_searches,
+        search_text::composite_searches,
     );
 }
 
 /// The backend under test, borrowed.
-struct Backend<'a> {
-    store: &'a dyn ResourceStore,
-    search: &'a dyn SearchEngine,
-    visible: &'a dyn MakeVisible,
+pub(crate) struct Backend<'a> {
+    pub(crate) store: &'a dyn ResourceStore,
+    pub(crate) search: &'a dyn SearchEngine,
+    pub(crate) visible: &'a dyn MakeVisible,
 }
 
 impl Backend<'_> {
     /// Writes `resource` (with `resourceType` and `id`) and makes it visible.
-    async fn put(&self, resource: Value) {
+    pub(crate) async fn put(&self, resource: Value) {
         self.put_all([resource]).await;
     }
 
     /// Writes each resource, then makes them all visible.
-    async fn put_all(&self, resources: impl IntoIterator<Item = Value>) {
+    pub(crate) async fn put_all(&self, resources: impl IntoIterator<Item = Value>) {
         let mut stored = Vec::new();
         for resource in resources {
             let ty = resource["resourceType"].as_str().expect("resourceType");
@@ -111,25 +121,37 @@ impl Backend<'_> {
         self.visible.written(&stored).await;
     }
 
-    async fn run(&self, ty: &str, q: &SearchQuery) -> Result<SearchPage> {
+    /// Deletes `ty/id` and makes the deletion visible.
+    pub(crate) async fn delete(&self, ty: &str, id: &str) {
+        let delete = Write {
+            resource_type: ResourceType::parse(ty).expect("type"),
+            id: ResourceId::parse(id).expect("id"),
+            action: WriteAction::Delete,
+            precondition: Precondition::None,
+        };
+        let deleted = self.store.write(delete).await.expect("delete");
+        self.visible.written(&Vec::from_iter(deleted.stored)).await;
+    }
+
+    pub(crate) async fn run(&self, ty: &str, q: &SearchQuery) -> Result<SearchPage> {
         self.search.search(&scope(ty), q).await
     }
 
     /// The ids matching `criteria`, in result order.
-    async fn ids(&self, ty: &str, criteria: &[(&str, &str)]) -> Vec<String> {
+    pub(crate) async fn ids(&self, ty: &str, criteria: &[(&str, &str)]) -> Vec<String> {
         let page = self.run(ty, &query(criteria)).await.expect("search");
         page.matches.iter().map(|m| m.id.to_string()).collect()
     }
 
     /// Runs one-criterion searches `(key, value, expected ids)` on `ty`.
-    async fn expect(&self, ty: &str, cases: &[(&str, &str, &[&str])]) {
+    pub(crate) async fn expect(&self, ty: &str, cases: &[(&str, &str, &[&str])]) {
         for (key, value, expected) in cases {
             let found = self.ids(ty, &[(key, value)]).await;
             assert_eq!(found, *expected, "{ty}?{key}={value}");
         }
     }
 
-    async fn error(&self, ty: &str, criteria: &[(&str, &str)]) -> Error {
+    pub(crate) async fn error(&self, ty: &str, criteria: &[(&str, &str)]) -> Error {
         let result = self.run(ty, &query(criteria)).await;
         result.expect_err("search must fail")
     }
@@ -211,7 +233,7 @@ pub fn observations() -> Vec<Value> {
 }
 
 /// Writes the patients and observations above.
-async fn loaded(b: &Backend<'_>) {
+pub(crate) async fn loaded(b: &Backend<'_>) {
     b.put_all(patients().into_iter().chain(observations()))
         .await;
 }
