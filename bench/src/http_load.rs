@@ -28,9 +28,10 @@ pub struct Args {
     /// Serve the trivial baseline handler on this address (used by the benchmark itself).
     #[arg(long, hide = true)]
     serve_trivial: bool,
-    /// Instead, measure authorization overhead: reads with a SMART bearer token (warm key
-    /// and token caches) against reads on `--auth none`, both servers in this run.
-    #[arg(long, value_parser = ["smart"])]
+    /// Instead, measure authorization overhead: reads with a bearer token (warm key and
+    /// token caches) against reads on `--auth none`, both servers in this run. `smart`: an
+    /// external SMART issuer; `rbac`: a Cognito user pool on moto_server.
+    #[arg(long, value_parser = ["smart", "rbac"])]
     auth: Option<String>,
 }
 
@@ -43,6 +44,11 @@ impl Args {
     /// Concurrent connections.
     pub fn concurrency(&self) -> usize {
         self.concurrency
+    }
+
+    /// The authorizer whose overhead to measure, if any.
+    pub fn auth(&self) -> Option<&str> {
+        self.auth.as_deref()
     }
 
     /// Upper bound on each measurement.
