@@ -3,8 +3,10 @@
 //! `--auth smart`: an external SMART issuer whose JWK Set this process serves, an RS384
 //! token. `--auth rbac`: a Cognito user pool on moto_server (`HEARTH_MOTO_SERVER`), the
 //! access token of a `practitioner` user from `AdminInitiateAuth`, the pool's JWK Set from
-//! moto. Both servers run in this process's measurement, interleaved twice; the best of
-//! each is kept.
+//! moto. Both servers run in this process's measurement, interleaved twice; the best
+//! throughput of each is kept. The servers' CPU time per request (user + system, over both
+//! runs) is printed too: on a shared, loaded machine it is steadier than throughput, which
+//! also depends on how the scheduler treats the load generator.
 
 use std::path::Path;
 use std::process::Command;
@@ -254,7 +256,9 @@ pub async fn run(args: &Args) -> Result<(), String> {
     };
     let mut best_open: Option<Measured> = None;
     let mut best_auth: Option<Measured> = None;
+    let (mut open_cpu, mut auth_cpu) = (0.0, 0.0);
     for _ in 0..2 {
+        let before = open.cpu_seconds()?;
         let o = load(
             &open_client,
             args.requests(),
@@ -263,6 +267,8 @@ pub async fn run(args: &Args) -> Result<(), String> {
             paths(&open.base),
         )
         .await?;
+        open_cpu += open.cpu_seconds()? - before;
+        let before = authorized.cpu_seconds()?;
         let a = load(
             &auth_client,
             args.requests(),
@@ -271,6 +277,7 @@ pub async fn run(args: &Args) -> Result<(), String> {
             paths(&authorized.base),
         )
         .await?;
+        auth_cpu += authorized.cpu_seconds()? - before;
         if best_open.as_ref().is_none_or(|b| o.rate > b.rate) {
             best_open = Some(o);
         }
@@ -283,20 +290,26 @@ pub async fn run(args: &Args) -> Result<(), String> {
         best_auth.ok_or("no measurement")?,
     );
     out!(
-        "GET Patient/id, {} requests per run, HTTP/1.1 keep-alive, {} connections, loopback; best of 2 interleaved runs each",
+        "GET Patient/id, {} requests per run, HTTP/1.1 keep-alive, {} connections, loopback; best of 2 interleaved runs each; \
+         server CPU: user + system time of the server process over both runs, per request",
         args.requests(),
         args.concurrency()
     );
-    out!("| server | req/s | p50 ms | p95 ms | p99 ms | ratio to --auth none |");
-    out!("|---|---|---|---|---|---|");
-    for (name, m) in [("--auth none", &o), (label, &a)] {
+    out!(
+        "| server | req/s | p50 ms | p95 ms | p99 ms | ratio to --auth none | server CPU µs/req | CPU ratio |"
+    );
+    out!("|---|---|---|---|---|---|---|---|");
+    let per_request = |cpu: f64| cpu * 1e6 / (2 * args.requests()) as f64;
+    for (name, m, cpu) in [("--auth none", &o, open_cpu), (label, &a, auth_cpu)] {
         out!(
-            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} |",
             m.rate,
             m.p(0.50),
             m.p(0.95),
             m.p(0.99),
-            m.rate / o.rate
+            m.rate / o.rate,
+            per_request(cpu),
+            cpu / open_cpu
         );
     }
     Ok(())
