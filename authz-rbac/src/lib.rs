@@ -19,6 +19,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use hearth_authz_jwt::{JwtVerifier, TokenCache, expiry, now};
 use hearth_interface::authz::{Access, Authorizer, Interaction, TokenEndpoint};
+use hearth_interface::search::Criterion;
 use hearth_interface::{ResourceId, ResourceType, Result};
 use serde_json::{Value, json};
 
@@ -134,6 +135,10 @@ impl Access for RbacAccess {
 
     fn filters_resources(&self) -> bool {
         false
+    }
+
+    fn search_criterion(&self, _: ResourceType) -> Option<Criterion> {
+        None
     }
 
     fn permits(&self, interaction: Interaction, resource_type: ResourceType, _: &Value) -> bool {

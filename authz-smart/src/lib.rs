@@ -1,23 +1,49 @@
 //! SMART on FHIR authorization ([`SmartAuthorizer`]): access tokens from an external SMART
 //! authorization server (issuer + JWK Set URL) and/or from Hearth's built-in SMART Backend
 //! Services token endpoint ([`builtin`]), with v1 and v2 clinical scopes ([`scopes`]),
-//! patient-compartment confinement for `patient/` scopes, the
-//! `/.well-known/smart-configuration` document and the CapabilityStatement security element.
+//! patient-compartment confinement for `patient/` scopes and patient users ([`context`]),
+//! the `/.well-known/smart-configuration` document and the CapabilityStatement security
+//! element.
+//!
+//! # Launch context and `fhirUser`
+//!
+//! - `fhirUser` must reference a Patient, Practitioner, PractitionerRole, RelatedPerson or
+//!   Person (relative or absolute URL), and `patient` must be a resource id, else the token
+//!   is invalid (401).
+//! - `patient/` scopes are confined to the compartment of the `patient` claim, or of the
+//!   `fhirUser` when it is a Patient and there is no `patient` claim; with neither, they
+//!   grant nothing and a request needing them is a 403 that says so.
+//! - A Patient user sees only their own data: all their scopes are confined to their
+//!   compartment like `patient/` scopes, and a `patient` claim naming another patient makes
+//!   the token invalid (401). Practitioners, other users and tokens without `fhirUser` get
+//!   what their scopes grant.
+//!
+//! # Granular scopes and search
+//! When every scope granting search on a type is granular on the same token parameter
+//! (`patient/Observation.rs?category=laboratory patient/Observation.rs?category=vital-signs`),
+//! searches of the type get that parameter as one more criterion (values ORed), so pages are
+//! full and `total` counts only what the token may see. Combinations one FHIR query cannot
+//! express (granular scopes on different parameters, or patient-confined and unconfined
+//! granular scopes on one type) fall back to filtering each page's matches: pages may then be
+//! short and `total` is left out when something was hidden. Reads, history and includes of
+//! resources outside the granted slice are hidden in every case.
 
 mod access;
 pub mod builtin;
+pub mod context;
 pub mod scopes;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use hearth_authz_jwt::{JwtVerifier, TokenCache, expiry, now};
+use hearth_interface::Result;
 use hearth_interface::authz::{Access, Authorizer, TokenEndpoint, unauthorized};
-use hearth_interface::{ResourceId, Result};
 use serde_json::{Map, Value, json};
 
 pub use access::SmartAccess;
 pub use builtin::{BuiltinServer, ClientRegistry};
+pub use context::{FhirUser, LaunchContext};
 
 /// An external SMART authorization server.
 #[derive(Debug, Clone)]
@@ -85,7 +111,7 @@ impl SmartAuthorizer {
 }
 
 /// The access a verified token's claims grant.
-fn access_of(claims: &Map<String, Value>) -> SmartAccess {
+fn access_of(claims: &Map<String, Value>) -> Result<SmartAccess> {
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     let scope = match claims.get("scope").or_else(|| claims.get("scp")) {
         Some(Value::String(s)) => s.clone(),
@@ -96,12 +122,16 @@ fn access_of(claims: &Map<String, Value>) -> SmartAccess {
             .join(" "),
         _ => String::new(),
     };
-    let patient = text("patient").and_then(|p| ResourceId::parse(p).ok());
+    let context = LaunchContext::of(claims)?;
     let subject = text("sub")
         .or_else(|| text("client_id"))
         .unwrap_or("unknown")
         .to_owned();
-    SmartAccess::new(subject, scopes::parse_all(&scope), patient)
+    Ok(SmartAccess::new(
+        subject,
+        scopes::parse_all(&scope),
+        context,
+    ))
 }
 
 #[async_trait]
@@ -111,7 +141,7 @@ impl Authorizer for SmartAuthorizer {
             return Ok(access);
         }
         let claims = self.verify(token).await?;
-        let access: Arc<dyn Access> = Arc::new(access_of(&claims));
+        let access: Arc<dyn Access> = Arc::new(access_of(&claims)?);
         self.cache
             .insert(token, expiry(&claims), Arc::clone(&access));
         Ok(access)

@@ -11,9 +11,10 @@ use serde_json::Value;
 /// Whose data a scope covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {
-    /// The patient in context (the token's `patient` claim): that compartment only.
+    /// The patient in context (the token's `patient` claim, or its `fhirUser` when that is
+    /// a Patient): that compartment only.
     Patient,
-    /// Whatever the user (`fhirUser`) may see.
+    /// Whatever the user (`fhirUser`) may see: a patient user their own compartment only.
     User,
     /// A backend service, no user.
     System,
@@ -95,6 +96,14 @@ impl Scope {
     /// Whether the scope restricts which resources of its type it covers.
     pub fn is_granular(&self) -> bool {
         self.filter.is_some()
+    }
+
+    /// The granular restriction: a token search parameter and the values (ORed) one of
+    /// which a resource must have; `None` for a whole-type scope.
+    pub fn filter(&self) -> Option<(&str, &[String])> {
+        self.filter
+            .as_ref()
+            .map(|(param, values)| (param.as_str(), values.as_slice()))
     }
 
     /// Whether `resource` passes the scope's granular filter.

@@ -28,9 +28,10 @@ pub struct Args {
     /// Serve the trivial baseline handler on this address (used by the benchmark itself).
     #[arg(long, hide = true)]
     serve_trivial: bool,
-    /// Instead, measure authorization overhead: reads with a SMART bearer token (warm key
-    /// and token caches) against reads on `--auth none`, both servers in this run.
-    #[arg(long, value_parser = ["smart"])]
+    /// Instead, measure authorization overhead: reads with a bearer token (warm key and
+    /// token caches) against reads on `--auth none`, both servers in this run. `smart`: an
+    /// external SMART issuer; `rbac`: a Cognito user pool on moto_server.
+    #[arg(long, value_parser = ["smart", "rbac"])]
     auth: Option<String>,
 }
 
@@ -43,6 +44,11 @@ impl Args {
     /// Concurrent connections.
     pub fn concurrency(&self) -> usize {
         self.concurrency
+    }
+
+    /// The authorizer whose overhead to measure, if any.
+    pub fn auth(&self) -> Option<&str> {
+        self.auth.as_deref()
     }
 
     /// Upper bound on each measurement.
@@ -66,6 +72,29 @@ pub fn spawn_hearth(data_dir: &std::path::Path) -> Result<Server, String> {
         .arg(data_dir)
         .env("RUST_LOG", "warn");
     spawn(hearth)
+}
+
+impl Server {
+    /// The CPU time (user + system) the server process has used so far, in seconds, from
+    /// `/proc/<pid>/stat` (utime and stime, in `USER_HZ` ticks, which Linux fixes at 100
+    /// per second for `/proc`).
+    pub fn cpu_seconds(&self) -> Result<f64, String> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .map_err(|e| format!("cannot read the server's CPU time: {e}"))?;
+        // Fields after the command name, which is in parentheses and may hold spaces:
+        // state is the first, utime the 12th and stime the 13th.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .ok_or("unexpected /proc/<pid>/stat format")
+        };
+        Ok((ticks(11)? + ticks(12)?) as f64 / 100.0)
+    }
 }
 
 impl Drop for Server {

@@ -5,6 +5,7 @@
 //! cargo run --release -p hearth-bench -- import
 //! cargo run --release -p hearth-bench -- http
 //! cargo run --release -p hearth-bench -- http --auth smart
+//! cargo run --release -p hearth-bench -- http --auth rbac
 //! cargo run --release -p hearth-bench -- startup
 //! cargo run --release -p hearth-bench -- cold-start
 //! cargo run --release -p hearth-bench -- transaction

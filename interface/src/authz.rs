@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::error::{Error, IssueKind, Result};
 use crate::id::{ResourceId, ResourceType};
+use crate::search::Criterion;
 
 /// What a request does to a resource type. Instance and type level share one variant
 /// (`Read` covers read and vread, `History` every history level).
@@ -83,6 +84,10 @@ impl Interaction {
 /// - [`Access::permits`] answers for one resource; resources it refuses are hidden (a read
 ///   answers 404, searches and includes leave them out, writes are 403). It is only asked
 ///   when [`Access::filters_resources`] is true, which lets the router skip parsing bodies.
+/// - [`Access::search_criterion`], when given, selects within the compartment exactly the
+///   resources of a type that [`Access::permits`] lets the access search: the router adds it
+///   to every search of the type so that pages are full and totals count only those.
+///   Matches are still checked with [`Access::permits`].
 pub trait Access: Send + Sync + Debug {
     /// Whether `interaction` on resources of `resource_type` is allowed at all.
     fn allows(&self, interaction: Interaction, resource_type: ResourceType) -> bool;
@@ -96,6 +101,17 @@ pub trait Access: Send + Sync + Debug {
 
     /// Whether this grant ever refuses single resources of an allowed type.
     fn filters_resources(&self) -> bool;
+
+    /// The search criterion selecting the resources of `resource_type` this access may
+    /// search (within [`Access::compartment`]), when it restricts them and one criterion
+    /// can say so; `None` otherwise (the router then relies on [`Access::permits`] alone).
+    fn search_criterion(&self, resource_type: ResourceType) -> Option<Criterion>;
+
+    /// The 403 for `interaction` on `resource_type` when [`Access::allows`] refuses it;
+    /// an access may explain why its token grants nothing there.
+    fn refusal(&self, interaction: Interaction, resource_type: ResourceType) -> Error {
+        forbidden(interaction, resource_type)
+    }
 
     /// Whether `interaction` on this particular resource is allowed.
     fn permits(

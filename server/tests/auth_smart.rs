@@ -432,3 +432,328 @@ async fn patient_writes_are_checked_before_and_after() {
     .await;
     assert_eq!(status, 200);
 }
+
+/// `claims` with a `fhirUser` claim.
+fn user_claims(scope: &str, patient: Option<&str>, fhir_user: Value) -> Value {
+    let mut c = claims(scope, patient);
+    c["fhirUser"] = fhir_user;
+    c
+}
+
+#[tokio::test]
+async fn fhir_user_must_reference_a_user_resource() {
+    let s = setup().await;
+    for bad in [
+        json!("Observation/o1"),
+        json!("Patient"),
+        json!("Patient/p1/_history/1"),
+        json!("ftp://ehr.test/Patient/p1"),
+        json!(42),
+    ] {
+        let token = sign(&user_claims("user/*.rs", None, bad.clone()));
+        let (status, body) = get_as(&s, &token, "Patient/p1").await;
+        assert_challenge(status, &body);
+        assert_outcome(&body, "fhirUser");
+        assert!(!body.to_string().contains("Alpha"), "{bad} leaked data");
+    }
+    // A Patient user whose patient claim names someone else contradicts itself.
+    let token = sign(&user_claims(
+        "patient/*.rs",
+        Some("p2"),
+        json!("Patient/p1"),
+    ));
+    let (status, body) = get_as(&s, &token, "Patient/p2").await;
+    assert_challenge(status, &body);
+    // Relative and absolute references to each user type are accepted; a Practitioner
+    // user gets what the user/ scopes grant, every patient's records included.
+    for user in [
+        "Practitioner/pr1",
+        "https://ehr.test/fhir/Practitioner/pr1",
+        "PractitionerRole/r1",
+        "RelatedPerson/rp1",
+        "Person/x1",
+    ] {
+        let token = sign(&user_claims("user/*.rs", None, json!(user)));
+        let (status, body) = get_as(&s, &token, "Observation/o2").await;
+        assert_eq!(status, 200, "{user}: {body}");
+    }
+    let doctor = sign(&user_claims("user/*.rs", None, json!("Practitioner/pr1")));
+    let (_, bundle) = get_as(&s, &doctor, "Observation").await;
+    assert_eq!(entry_ids(&bundle).len(), 3, "{bundle}");
+}
+
+#[tokio::test]
+async fn fhir_user_patient_is_the_patient_context() {
+    let s = setup().await;
+    for user in ["Patient/p1", "https://fhir.test/Patient/p1"] {
+        let token = sign(&user_claims("patient/*.rs", None, json!(user)));
+        let (status, bundle) = get_as(&s, &token, "Observation").await;
+        assert_eq!(status, 200, "{bundle}");
+        let mut ids = entry_ids(&bundle);
+        ids.sort();
+        assert_eq!(ids, ["Observation/o1", "Observation/o1v"], "{user}");
+        assert_eq!(get_as(&s, &token, "Observation/o2").await.0, 404);
+        assert_eq!(get_as(&s, &token, "Patient/p1").await.0, 200);
+    }
+    // The patient claim and the same Patient as fhirUser agree.
+    let token = sign(&user_claims(
+        "patient/*.rs",
+        Some("p1"),
+        json!("Patient/p1"),
+    ));
+    assert_eq!(get_as(&s, &token, "Observation/o1").await.0, 200);
+}
+
+#[tokio::test]
+async fn patient_scopes_without_a_patient_in_context_are_refused() {
+    let s = setup().await;
+    let no_context = [
+        sign(&claims("patient/*.rs", None)),
+        sign(&user_claims(
+            "patient/*.rs user/Practitioner.rs",
+            None,
+            json!("Practitioner/pr1"),
+        )),
+    ];
+    for token in &no_context {
+        for path in ["Observation", "Observation/o1", "Patient/p1"] {
+            let (status, body) = get_as(&s, token, path).await;
+            assert_eq!(status, 403, "{path}: {body}");
+            assert_outcome(&body, "patient in context");
+            assert!(!body.to_string().contains("Alpha"));
+        }
+    }
+    // Other scopes of the same token still work.
+    assert_eq!(get_as(&s, &no_context[1], "Practitioner/pr1").await.0, 200);
+}
+
+#[tokio::test]
+async fn a_patient_user_sees_only_their_own_data() {
+    let s = setup().await;
+    let me = sign(&user_claims("user/*.cruds", None, json!("Patient/p1")));
+    let (_, bundle) = get_as(&s, &me, "Observation").await;
+    let mut ids = entry_ids(&bundle);
+    ids.sort();
+    assert_eq!(ids, ["Observation/o1", "Observation/o1v"]);
+    let (_, bundle) = get_as(&s, &me, "Patient").await;
+    assert_eq!(entry_ids(&bundle), ["Patient/p1"]);
+    assert_eq!(get_as(&s, &me, "Observation/o2").await.0, 404);
+    assert_eq!(get_as(&s, &me, "Patient/p2").await.0, 404);
+    // Not in the patient's compartment: the performing Practitioner.
+    assert_eq!(get_as(&s, &me, "Practitioner/pr1").await.0, 404);
+    assert_eq!(get_as(&s, &me, "Patient/p2/Observation").await.0, 403);
+    let (_, bundle) = get_as(
+        &s,
+        &me,
+        "Observation?_include=Observation:subject&_revinclude=Observation:subject",
+    )
+    .await;
+    let text = bundle.to_string();
+    assert!(
+        !text.contains("\"o2\"") && !text.contains("\"p2\""),
+        "{text}"
+    );
+    let (_, bundle) = get_as(&s, &me, "Observation?subject:Patient.family=Beta").await;
+    assert!(entry_ids(&bundle).is_empty(), "{bundle}");
+    let (_, history) = get_as(&s, &me, "_history").await;
+    assert!(!history.to_string().contains("\"o2\""));
+    // Writes: their own record only.
+    let theirs = json!({"resourceType": "Observation", "status": "final", "code": {"text": "n"},
+        "subject": {"reference": "Patient/p2"}});
+    let (status, body) = call(&s.server, Method::POST, "Observation", &me, Some(&theirs)).await;
+    assert_eq!(status, 403, "{body}");
+    let mine = json!({"resourceType": "Observation", "status": "final", "code": {"text": "n"},
+        "subject": {"reference": "Patient/p1"}});
+    let (status, body) = call(&s.server, Method::POST, "Observation", &me, Some(&mine)).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// Observations g0..g9 of Patient p1 (even laboratory, odd vital-signs) and one
+/// social-history Observation: with the setup's o1 (lab, p1), o1v (vitals, p1) and o2
+/// (lab, p2), 7 laboratory, 6 vital-signs and 1 social-history Observations.
+async fn seed_categories(s: &Setup) {
+    let admin = sign(&claims("system/*.cruds", None));
+    let category = |code: &str| {
+        json!([{"coding": [{
+        "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": code}]}])
+    };
+    let mut resources: Vec<Value> = (0..10)
+        .map(|i| {
+            let code = if i % 2 == 0 {
+                "laboratory"
+            } else {
+                "vital-signs"
+            };
+            json!({"resourceType": "Observation", "id": format!("g{i}"), "status": "final",
+                "category": category(code), "code": {"text": format!("g{i}")},
+                "subject": {"reference": "Patient/p1"}})
+        })
+        .collect();
+    resources.push(
+        json!({"resourceType": "Observation", "id": "social", "status": "final",
+        "category": category("social-history"), "code": {"text": "s"},
+        "subject": {"reference": "Patient/p1"}}),
+    );
+    for r in resources {
+        let path = format!("Observation/{}", r["id"].as_str().unwrap());
+        let (status, body) = call(&s.server, Method::PUT, &path, &admin, Some(&r)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+/// Follows `next` links from `path`, returning every page's entry count, the first
+/// page's total and the ids seen.
+async fn pages(s: &Setup, token: &str, path: &str) -> (Vec<usize>, Option<u64>, Vec<String>) {
+    let (status, first) = get_as(s, token, path).await;
+    assert_eq!(status, 200, "{first}");
+    let total = first["total"].as_u64();
+    let (mut sizes, mut ids) = (Vec::new(), Vec::new());
+    let mut page = first;
+    loop {
+        let found = entry_ids(&page);
+        sizes.push(found.len());
+        ids.extend(found);
+        let next = page["link"].as_array().and_then(|links| {
+            links
+                .iter()
+                .find(|l| l["relation"] == "next")
+                .and_then(|l| l["url"].as_str())
+                .map(str::to_owned)
+        });
+        let Some(next) = next else { break };
+        let relative = next
+            .strip_prefix(&s.server.url(""))
+            .unwrap_or(&next)
+            .to_owned();
+        let (status, body) = get_as(s, token, &relative).await;
+        assert_eq!(status, 200, "{body}");
+        page = body;
+        assert!(sizes.len() < 20, "paging does not end");
+    }
+    ids.sort();
+    (sizes, total, ids)
+}
+
+#[tokio::test]
+async fn granular_scopes_narrow_searches_to_full_pages_and_exact_totals() {
+    let s = setup().await;
+    seed_categories(&s).await;
+    let labs = [
+        "Observation/g0",
+        "Observation/g2",
+        "Observation/g4",
+        "Observation/g6",
+        "Observation/g8",
+        "Observation/o1",
+        "Observation/o2",
+    ];
+    // One granular scope: every page full, the total counts only laboratory results.
+    let lab = sign(&claims("user/Observation.rs?category=laboratory", None));
+    let (sizes, total, ids) = pages(&s, &lab, "Observation?_count=3&_total=accurate").await;
+    assert_eq!((sizes, total), (vec![3, 3, 1], Some(7)));
+    assert_eq!(ids, labs);
+    // The same through the system search of one type.
+    let (sizes, total, _) = pages(&s, &lab, "?_type=Observation&_count=3&_total=accurate").await;
+    assert_eq!((sizes, total), (vec![3, 3, 1], Some(7)));
+    // Patient-level: the compartment and the category together.
+    let mine = sign(&claims(
+        "patient/Observation.rs?category=laboratory",
+        Some("p1"),
+    ));
+    let (sizes, total, ids) = pages(&s, &mine, "Observation?_count=4&_total=accurate").await;
+    assert_eq!((sizes, total), (vec![4, 2], Some(6)));
+    assert!(!ids.contains(&"Observation/o2".to_owned()));
+    let (sizes, total, _) =
+        pages(&s, &mine, "Patient/p1/Observation?_count=4&_total=accurate").await;
+    assert_eq!((sizes, total), (vec![4, 2], Some(6)));
+    // Two scopes on the same parameter: one ORed criterion.
+    let both = sign(&claims(
+        "user/Observation.rs?category=laboratory user/Observation.rs?category=vital-signs",
+        None,
+    ));
+    let (sizes, total, ids) = pages(&s, &both, "Observation?_count=5&_total=accurate").await;
+    assert_eq!((sizes, total), (vec![5, 5, 3], Some(13)));
+    assert!(!ids.contains(&"Observation/social".to_owned()), "{ids:?}");
+    // The client's own criteria still apply on top.
+    let (sizes, total, _) = pages(
+        &s,
+        &both,
+        "Observation?category=vital-signs&_total=accurate",
+    )
+    .await;
+    assert_eq!((sizes, total), (vec![6], Some(6)));
+    // Scopes on different parameters are no single query: matches are filtered instead,
+    // and a total that counted hidden resources is left out.
+    let mixed = sign(&claims(
+        "user/Observation.rs?category=laboratory user/Observation.rs?status=amended",
+        None,
+    ));
+    let (sizes, total, ids) = pages(&s, &mixed, "Observation?_count=50&_total=accurate").await;
+    assert_eq!((sizes, total), (vec![7], None));
+    assert_eq!(ids, labs);
+}
+
+#[tokio::test]
+async fn granular_scopes_leak_nothing_through_includes_chains_and_has() {
+    let s = setup().await;
+    seed_categories(&s).await;
+    let lab = sign(&claims(
+        "user/Observation.rs?category=laboratory user/Patient.rs user/Practitioner.rs",
+        None,
+    ));
+    let hidden = |bundle: &Value| {
+        entry_ids(bundle)
+            .into_iter()
+            .filter(|id| {
+                ["Observation/o1v", "Observation/g1", "Observation/social"].contains(&id.as_str())
+            })
+            .collect::<Vec<_>>()
+    };
+    for path in [
+        "Patient?_revinclude=Observation:subject&_count=50",
+        "Patient?_id=p1&_revinclude=Observation:patient",
+        "Practitioner?_revinclude=Observation:performer",
+        "Observation?_include=Observation:subject&_count=50",
+        "Observation?subject:Patient.family=Alpha&_count=50",
+        "Observation?code:text=b",
+        "Observation?category=vital-signs",
+    ] {
+        let (status, bundle) = get_as(&s, &lab, path).await;
+        assert_eq!(status, 200, "{path}: {bundle}");
+        assert_eq!(hidden(&bundle), Vec::<String>::new(), "{path}");
+    }
+    let (_, bundle) = get_as(
+        &s,
+        &lab,
+        "Patient?_revinclude=Observation:subject&_count=50",
+    )
+    .await;
+    let ids = entry_ids(&bundle);
+    assert!(ids.contains(&"Observation/o1".to_owned()), "{ids:?}");
+    // _has finds patients only through Observations the token may see.
+    let (_, bundle) = get_as(&s, &lab, "Patient?_has:Observation:subject:code:text=b").await;
+    assert!(entry_ids(&bundle).is_empty(), "{bundle}");
+    let (_, bundle) = get_as(
+        &s,
+        &lab,
+        "Patient?_has:Observation:subject:category=social-history",
+    )
+    .await;
+    assert!(entry_ids(&bundle).is_empty(), "{bundle}");
+    let (_, bundle) = get_as(&s, &lab, "Patient?_has:Observation:subject:code:text=c").await;
+    assert_eq!(entry_ids(&bundle), ["Patient/p2"]);
+    // Reads, versions and history of hidden resources.
+    for path in [
+        "Observation/o1v",
+        "Observation/o1v/_history/1",
+        "Observation/social",
+    ] {
+        assert_eq!(get_as(&s, &lab, path).await.0, 404, "{path}");
+    }
+    let (_, history) = get_as(&s, &lab, "Observation/_history?_count=50").await;
+    let text = history.to_string();
+    assert!(
+        text.contains("\"o1\"") && !text.contains("\"o1v\""),
+        "{text}"
+    );
+}

@@ -7,7 +7,10 @@
 //! searches, conditional interactions, history and every batch or transaction entry are
 //! checked by the same code:
 //! - a type the access does not cover is a 403;
-//! - a search of a type granted at patient level is narrowed to that patient's compartment;
+//! - a search of a type granted at patient level is narrowed to that patient's compartment,
+//!   and a search of a type granted only in part (granular scopes) gets the access's
+//!   criterion for the type ([`Access::search_criterion`]), so pages are full and totals
+//!   exact;
 //! - single resources the access refuses are hidden: reads find nothing (404), searches,
 //!   includes and history leave them out;
 //! - writes are checked before (the current version) and after (the new content).
@@ -17,9 +20,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hearth_interface::authz::{Access, Interaction, forbidden};
+use hearth_interface::authz::{Access, Interaction};
 use hearth_interface::search::{
-    SearchEngine, SearchPage, SearchQuery, SearchScope, SupportedParam,
+    Criterion, SearchEngine, SearchPage, SearchQuery, SearchScope, SupportedParam,
 };
 use hearth_interface::store::{
     HistoryQuery, HistoryScope, Page, Precondition, ResourceStore, ScanQuery, StoredResource,
@@ -47,7 +50,7 @@ fn require(access: &dyn Access, interaction: Interaction, ty: ResourceType) -> R
     if access.allows(interaction, ty) {
         Ok(())
     } else {
-        Err(forbidden(interaction, ty))
+        Err(access.refusal(interaction, ty))
     }
 }
 
@@ -239,6 +242,7 @@ fn narrow(access: &dyn Access, scope: &SearchScope) -> Result<Option<SearchScope
             let confined_to: Vec<ResourceId> = types.iter().filter_map(|t| confined(*t)).collect();
             match (types.as_slice(), confined_to.first()) {
                 (_, None) if !access.filters_resources() => Ok(Some(scope.clone())),
+                ([ty], None) => Ok(Some(SearchScope::Type(*ty))),
                 ([ty], Some(patient)) => Ok(in_compartment(*ty, patient.clone())),
                 _ => Err(Error::new(
                     IssueKind::Forbidden,
@@ -279,6 +283,23 @@ fn narrow(access: &dyn Access, scope: &SearchScope) -> Result<Option<SearchScope
     }
 }
 
+/// The access's criterion for the one type `scope` searches, if it has one. Searches of
+/// several types are filtered match by match instead.
+fn narrowing_criterion(access: &dyn Access, scope: &SearchScope) -> Option<Criterion> {
+    if !access.filters_resources() {
+        return None;
+    }
+    let ty = match scope {
+        SearchScope::Type(ty) => *ty,
+        SearchScope::System(types) => match types.as_slice() {
+            [ty] => *ty,
+            _ => return None,
+        },
+        SearchScope::Compartment { target, .. } => (*target)?,
+    };
+    access.search_criterion(ty)
+}
+
 fn in_compartment(ty: ResourceType, patient: ResourceId) -> Option<SearchScope> {
     let member = ty.as_str() == "Patient"
         || !hearth_interface::compartment::patient_params(ty.as_str()).is_empty();
@@ -302,7 +323,15 @@ impl SearchEngine for GuardedSearch {
                 total: (query.total != hearth_interface::search::TotalMode::None).then_some(0),
             });
         };
-        let mut page = self.inner.search(&scope, query).await?;
+        let narrowed = narrowing_criterion(access.as_ref(), &scope).map(|criterion| {
+            let mut query = query.clone();
+            query.criteria.push(criterion);
+            query
+        });
+        let mut page = self
+            .inner
+            .search(&scope, narrowed.as_ref().unwrap_or(query))
+            .await?;
         let before = page.matches.len();
         page.matches
             .retain(|s| visible(access.as_ref(), Interaction::Search, s));

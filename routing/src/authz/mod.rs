@@ -22,7 +22,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hearth_interface::authz::{Access, Interaction, forbidden, unauthorized};
+use hearth_interface::authz::{Access, Interaction, unauthorized};
 use hearth_interface::{Error, ResourceType};
 use http::{HeaderValue, Method};
 
@@ -139,14 +139,14 @@ fn check_route(access: &dyn Access, method: &Method, path: &str) -> hearth_inter
         (&Method::GET, [_, target]) => {
             return match ResourceType::parse(target) {
                 Some(t) if access.allows(Interaction::Search, t) => Ok(()),
-                Some(t) => Err(forbidden(Interaction::Search, t)),
+                Some(t) => Err(access.refusal(Interaction::Search, t)),
                 None => Ok(()),
             };
         }
         _ => &[],
     };
     match interactions.iter().find(|i| !access.allows(**i, ty)) {
-        Some(i) => Err(forbidden(*i, ty)),
+        Some(i) => Err(access.refusal(*i, ty)),
         None => Ok(()),
     }
 }
