@@ -21,7 +21,11 @@
 //! - `ix_uri (pid, uri, ts)`;
 //! - `ix_composite`: composite parameters, one row per component value (see the
 //!   `composite_index` module);
-//! - `ix_fulltext`: the words of `_text` and `_content` (see the `fulltext_index` module).
+//! - `ix_fulltext`: the words of `_text` and `_content` (see the `fulltext_index` module);
+//! - `ix_multi (ts, pid)`: the versions with several values of a token, date, number or
+//!   quantity parameter. A parameter no current version has several values of is
+//!   single-valued: a count of its matching rows is a count of resources (no `DISTINCT`),
+//!   and conditions ANDed on it hold on one row (see the search module).
 //!
 //! Rows name their parameter by `pid` ([`param_id`] of the resource type and the parameter
 //! code). Every `ix_` table is clustered on `(ts, pid, seq)` (`seq` numbers the rows of one
@@ -35,7 +39,7 @@
 use hearth_interface::index::{IndexValue, extract_all, normalize_string, parse_date_range};
 use hearth_interface::instant::Instant;
 use hearth_interface::prepared::PreparedResource;
-use hearth_interface::search_params::{SearchParamDef, SearchParamRegistry};
+use hearth_interface::search_params::{SearchParamDef, SearchParamRegistry, SearchParamType};
 use hearth_interface::{Error, ResourceType, Result};
 use rusqlite::{Connection, params};
 use serde_json::Value;
@@ -89,25 +93,96 @@ CREATE TABLE IF NOT EXISTS ix_uri (
     PRIMARY KEY (ts, pid, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ix_uri_value ON ix_uri (pid, uri);
+CREATE INDEX IF NOT EXISTS ix_date_long ON ix_date (pid, start) WHERE end - start > 604800000;
 ";
 
+/// The `ix_multi` table and its index, created after [`SCHEMA`] by [`migrate_multi`]: a
+/// store whose index rows were written before the table existed gets it filled from them.
+const MULTI_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS ix_multi (
+    ts INTEGER NOT NULL, pid INTEGER NOT NULL,
+    PRIMARY KEY (ts, pid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_multi_param ON ix_multi (pid);
+";
+
+/// The widest date range, in milliseconds, that `ix_date_start_end` serves alone in
+/// ANDed date ranges: wider ones (month or year precision, long periods) are found through
+/// the partial index `ix_date_long`, whose condition must be written with this literal.
+pub(crate) const SHORT_DATE_MS: i64 = 604_800_000;
+
+/// Creates `ix_multi` and, in a store that had index rows before the table existed, fills
+/// it from them, so that no multi-valued parameter is taken for single-valued.
+pub(crate) fn migrate_multi(conn: &Connection) -> rusqlite::Result<()> {
+    let existed: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ix_multi')",
+        [],
+        |r| r.get(0),
+    )?;
+    conn.execute_batch(MULTI_SCHEMA)?;
+    if !existed {
+        for table in MULTI_VALUED_TABLES {
+            conn.execute(
+                &format!(
+                    "INSERT OR IGNORE INTO ix_multi (ts, pid)
+                     SELECT ts, pid FROM {table} GROUP BY ts, pid HAVING COUNT(*) > 1"
+                ),
+                [],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The tables whose parameters `ix_multi` tracks.
+const MULTI_VALUED_TABLES: [&str; 3] = ["ix_token", "ix_date", "ix_quantity"];
+
+/// Whether `ix_multi` tracks parameters of type `kind`.
+fn tracks_multi(kind: SearchParamType) -> bool {
+    matches!(
+        kind,
+        SearchParamType::Token
+            | SearchParamType::Date
+            | SearchParamType::Number
+            | SearchParamType::Quantity
+    )
+}
+
+/// Whether no current version has several index values of parameter `code` of
+/// `resource_type` (see the `ix_multi` table); always false for the parameter types the
+/// table does not track.
+pub(crate) fn is_single_valued(
+    conn: &Connection,
+    resource_type: &str,
+    def: &SearchParamDef,
+) -> Result<bool> {
+    if !tracks_multi(def.kind) {
+        return Ok(false);
+    }
+    conn.prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM ix_multi WHERE pid = ?1)")
+        .and_then(|mut s| s.query_row(params![param_id(resource_type, &def.code)], |r| r.get(0)))
+        .map_err(db_error)
+}
+
 /// The value indexes of the index tables: what a bulk load into an empty store builds
-/// at its end ([`drop_value_indexes`], then [`SCHEMA`] again) rather than row by row.
-const VALUE_INDEXES: [&str; 10] = [
+/// at its end ([`drop_value_indexes`], then `schema::migrate` again) rather than row by row.
+const VALUE_INDEXES: [&str; 12] = [
     "ix_string_value",
     "ix_token_value",
     "ix_reference_target",
     "ix_reference_text",
     "ix_date_start_end",
     "ix_date_end_start",
+    "ix_date_long",
     "ix_quantity_bounds",
     "ix_quantity_span",
     "ix_uri_value",
     "ix_composite_value",
+    "ix_multi_param",
 ];
 
 /// Drops the value indexes when no current version is indexed yet, and tells whether it
-/// did. Searches stay correct without them (slower); [`SCHEMA`] creates them again,
+/// did. Searches stay correct without them (slower); `schema::migrate` creates them again,
 /// which opening a store also does after a crash.
 pub(crate) fn drop_value_indexes(conn: &Connection) -> Result<bool> {
     let empty: bool = conn
@@ -125,7 +200,7 @@ pub(crate) fn drop_value_indexes(conn: &Connection) -> Result<bool> {
 }
 
 /// The index tables, for removal.
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
     "ix_string",
     "ix_token",
     "ix_reference",
@@ -133,6 +208,7 @@ const TABLES: [&str; 7] = [
     "ix_quantity",
     "ix_uri",
     crate::composite_index::TABLE,
+    "ix_multi",
 ];
 
 /// The index values of every parameter of one resource.
@@ -201,6 +277,11 @@ pub(crate) fn insert(
     let mut seq = 0_i64;
     for (def, values) in extracted {
         let pid = param_id(ty, &def.code);
+        if values.len() > 1 && tracks_multi(def.kind) {
+            conn.prepare_cached("INSERT OR IGNORE INTO ix_multi (ts, pid) VALUES (?1, ?2)")
+                .and_then(|mut s| s.execute(params![ts, pid]))
+                .map_err(db_error)?;
+        }
         for value in values {
             insert_value(conn, Key { ts, pid, seq }, value).map_err(db_error)?;
             seq += 1;
@@ -465,6 +546,37 @@ mod tests {
             .expect("search");
         assert_eq!(page.total, Some(1));
         assert_eq!(page.matches[0].id.as_str(), "b");
+    }
+
+    #[tokio::test]
+    async fn stores_from_before_the_multi_value_table_get_it_filled() {
+        use hearth_interface::store::{Precondition, ResourceStore, Write};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let observation = ResourceType::parse("Observation").expect("type");
+        {
+            let store = crate::SqliteStore::open(dir.path()).expect("open");
+            let codings = json!([{"system": "a", "code": "1"}, {"system": "b", "code": "2"}]);
+            let write = Write::upsert(
+                observation,
+                ResourceId::parse("o").expect("id"),
+                json!({"resourceType": "Observation", "status": "final", "code": {"coding": codings}}),
+                Precondition::None,
+            );
+            store.write(write).await.expect("write");
+        }
+        let conn = Connection::open(dir.path().join(crate::store::DATABASE_FILE)).expect("db");
+        conn.execute_batch("DROP TABLE ix_multi").expect("drop");
+        drop(conn);
+        drop(crate::SqliteStore::open(dir.path()).expect("reopen"));
+        let conn = Connection::open(dir.path().join(crate::store::DATABASE_FILE)).expect("db");
+        let def = |code| {
+            SearchParamRegistry::r4()
+                .get("Observation", code)
+                .expect("def")
+        };
+        assert!(!is_single_valued(&conn, "Observation", def("code")).expect("code"));
+        assert!(is_single_valued(&conn, "Observation", def("status")).expect("status"));
+        assert!(!is_single_valued(&conn, "Observation", def("subject")).expect("not tracked"));
     }
 
     #[test]

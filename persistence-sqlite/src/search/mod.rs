@@ -21,7 +21,7 @@ use hearth_interface::index::normalize_string;
 use hearth_interface::search::{
     Criterion, SearchEngine, SearchPage, SearchQuery, SearchScope, SupportedParam, TotalMode,
 };
-use hearth_interface::search_params::SearchParamType;
+use hearth_interface::search_params::{SearchParamDef, SearchParamType};
 use hearth_interface::store::StoredResource;
 use hearth_interface::{Error, ResourceType, Result};
 use rusqlite::types::Value as SqlValue;
@@ -56,6 +56,10 @@ impl SqliteSearch {
         let bound = Bound::parse(query.cursor.as_deref(), sort.len())?;
         self.store
             .with_reader(move |conn| {
+                let mut plans = plans;
+                for plan in &mut plans {
+                    plan.inspect(conn)?;
+                }
                 let mut page = if sort.is_empty() {
                     read_page(&Timed { plans: &plans }, conn, bound, count)?
                 } else {
@@ -94,9 +98,56 @@ struct Plan {
     filters: Vec<Filter>,
     /// When not empty, one must match too (compartment membership).
     any_of: Vec<Filter>,
+    /// Filters on one single-valued date parameter (at least two, each one date value),
+    /// which then hold on one index row: their conjunction can drive the query (see
+    /// [`Plan::inspect`]).
+    same_row_dates: Vec<usize>,
 }
 
 impl Plan {
+    /// Looks at the store's data where the query plan depends on it: ANDed date filters
+    /// on a parameter no current version has several values of (`ix_multi`) are
+    /// recorded in [`Plan::same_row_dates`].
+    fn inspect(&mut self, conn: &Connection) -> Result<()> {
+        let ty = self.resource_type.as_str();
+        let mut groups: Vec<(&SearchParamDef, Vec<usize>)> = Vec::new();
+        for (i, filter) in self.filters.iter().enumerate() {
+            if let Condition::AnyOf(queries) = &filter.condition
+                && let [ValueQuery::Date { .. }] = queries.as_slice()
+            {
+                match groups
+                    .iter_mut()
+                    .find(|(def, _)| def.code == filter.def.code)
+                {
+                    Some((_, members)) => members.push(i),
+                    None => groups.push((filter.def, vec![i])),
+                }
+            }
+        }
+        for (def, members) in groups {
+            if members.len() > 1 && crate::indexing::is_single_valued(conn, ty, def)? {
+                self.same_row_dates = members;
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The index rows matching every filter of [`Plan::same_row_dates`] on one row.
+    fn same_row_dates_sql(&self, b: &mut Binder) -> Option<String> {
+        let first = self.filters.get(*self.same_row_dates.first()?)?;
+        let queries: Vec<&ValueQuery> = self
+            .same_row_dates
+            .iter()
+            .filter_map(|&i| match &self.filters[i].condition {
+                Condition::AnyOf(queries) => queries.first(),
+                _ => None,
+            })
+            .collect();
+        let pid = crate::indexing::param_id(self.resource_type.as_str(), &first.def.code);
+        Some(same_row_dates_sql(&queries, pid, b))
+    }
+
     /// Up to `limit` matches in the order of last change, after the version written at
     /// `from` (or before it and newest first, when `backwards`).
     fn fetch(
@@ -135,7 +186,14 @@ impl Plan {
         let mut b = Binder::default();
         let ty = self.resource_type.as_str();
         let index_only = match self.filters.as_slice() {
-            [filter] if self.any_of.is_empty() => index_count_sql(filter, ty, &mut b),
+            _ if !self.any_of.is_empty() => None,
+            [filter] => {
+                let single = crate::indexing::is_single_valued(conn, ty, filter.def)?;
+                index_count_sql(filter, ty, &mut b, single)
+            }
+            filters if !filters.is_empty() && self.same_row_dates.len() == filters.len() => self
+                .same_row_dates_sql(&mut b)
+                .map(|rows| format!("SELECT COUNT(*) FROM ({rows})")),
             _ => None,
         };
         let sql = match index_only {
@@ -152,17 +210,19 @@ impl Plan {
         Ok(u64::try_from(n).unwrap_or_default())
     }
 
-    /// The filter whose matches drive the query, as [`Plan::where_sql`] describes; `None`
-    /// for the compartment membership or a walk in order.
-    fn driver(&self) -> Option<usize> {
+    /// What drives the query, as [`Plan::where_sql`] describes; `None` for the
+    /// compartment membership or a walk in order.
+    fn driver(&self) -> Option<Driver> {
         let selective = self.filters.iter().position(|f| is_selective(&f.condition));
         match selective {
-            Some(i) => Some(i),
+            Some(i) => Some(Driver::Filter(i)),
             None if !self.any_of.is_empty() => None,
+            None if !self.same_row_dates.is_empty() => Some(Driver::SameRowDates),
             None => self
                 .filters
                 .iter()
-                .position(|f| matches!(f.condition, Condition::AnyOf(_))),
+                .position(|f| matches!(f.condition, Condition::AnyOf(_)))
+                .map(Driver::Filter),
         }
     }
 
@@ -171,11 +231,15 @@ impl Plan {
     /// `n` versions matching, a page of `p` takes about `p * n / m` checks, against `m`
     /// lookups). Reads at most that many index rows.
     fn driver_is_broad(&self, conn: &Connection) -> Result<bool> {
-        let Some(filter) = self.driver().map(|i| &self.filters[i]) else {
-            return Ok(false);
-        };
         let mut b = Binder::default();
-        let Some(Some(rows)) = index_rows_sql(filter, self.resource_type.as_str(), &mut b) else {
+        let rows = match self.driver() {
+            Some(Driver::Filter(i)) => {
+                index_rows_sql(&self.filters[i], self.resource_type.as_str(), &mut b).flatten()
+            }
+            Some(Driver::SameRowDates) => self.same_row_dates_sql(&mut b),
+            None => None,
+        };
+        let Some(rows) = rows else {
             return Ok(false);
         };
         let limit = b.bind(SqlValue::Integer(BROAD_DRIVER));
@@ -193,8 +257,10 @@ impl Plan {
     /// (`c.ts IN (…)`), and the other filters are checked per candidate on the index rows
     /// of that version (`EXISTS`, one short primary-key range each). The driver is the
     /// first filter that looks selective (equality on a token, reference, `:exact` string
-    /// or uri), else the compartment membership, else the first positive filter; without
-    /// one, the query walks the type's current versions in order.
+    /// or uri), else the compartment membership, else the index rows matching every filter
+    /// of [`Plan::same_row_dates`] at once (those filters need no other check), else the
+    /// first positive filter; without one, the query walks the type's current versions in
+    /// order.
     ///
     /// Without `drive`, every filter is checked per candidate: the query walks the type's
     /// current versions in order and stops after one page, which is faster than looking up
@@ -203,8 +269,16 @@ impl Plan {
         let ty = self.resource_type.as_str();
         let mut parts = vec![format!("c.type = {}", b.text(ty))];
         let driver = if drive { self.driver() } else { None };
+        if driver == Some(Driver::SameRowDates)
+            && let Some(rows) = self.same_row_dates_sql(b)
+        {
+            parts.push(format!("c.ts IN ({rows})"));
+        }
         for (i, filter) in self.filters.iter().enumerate() {
-            parts.push(filter_sql(filter, ty, b, driver == Some(i)));
+            if driver == Some(Driver::SameRowDates) && self.same_row_dates.contains(&i) {
+                continue;
+            }
+            parts.push(filter_sql(filter, ty, b, driver == Some(Driver::Filter(i))));
         }
         if !self.any_of.is_empty() {
             let drive = drive && driver.is_none();
@@ -236,6 +310,15 @@ impl Plan {
     }
 }
 
+/// What drives a query (see [`Plan::where_sql`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Driver {
+    /// The matches of one positive filter.
+    Filter(usize),
+    /// The rows matching every filter of [`Plan::same_row_dates`].
+    SameRowDates,
+}
+
 /// Index rows from which a driving filter counts as broad (see [`Plan::driver_is_broad`]):
 /// about the square root of a page of 20 times a type with 600,000 resources.
 const BROAD_DRIVER: i64 = 4_000;
@@ -248,6 +331,7 @@ fn plan(scope: &SearchScope, criteria: &[Criterion]) -> Result<Vec<Plan>> {
             resource_type: p.resource_type,
             filters: p.filters,
             any_of: p.any_of,
+            same_row_dates: Vec::new(),
         })
         .collect())
 }

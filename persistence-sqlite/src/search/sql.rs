@@ -2,6 +2,7 @@
 //! `indexing` module).
 
 use super::*;
+use crate::indexing::SHORT_DATE_MS;
 
 // ---------------------------------------------------------------------------
 // SQL: the conditions above as predicates on `current c` over the index tables (see the
@@ -113,11 +114,59 @@ fn matching_versions_sql(
 /// A query counting the current versions of type `ty` that pass `filter`, from the index
 /// rows alone, when the filter is a positive one: the index holds rows of current versions
 /// only, and `pid` names the type, so no join with `current` is needed.
-pub(super) fn index_count_sql(filter: &Filter, ty: &str, b: &mut Binder) -> Option<String> {
+///
+/// For a `single_valued` parameter (no version has several values of it) and one
+/// searched value, rows are counted as they are: each version has one row at most, and
+/// the alternatives [`alternatives_sql`] splits a value into never match the same row.
+pub(super) fn index_count_sql(
+    filter: &Filter,
+    ty: &str,
+    b: &mut Binder,
+    single_valued: bool,
+) -> Option<String> {
+    let one_value = matches!(&filter.condition, Condition::AnyOf(queries) if queries.len() == 1);
     Some(match index_rows_sql(filter, ty, b)? {
+        Some(selects) if one_value && single_valued => format!("SELECT COUNT(*) FROM ({selects})"),
         Some(selects) => format!("SELECT COUNT(*) FROM (SELECT DISTINCT ts FROM ({selects}))"),
         None => "SELECT 0".to_owned(),
     })
+}
+
+/// The `ts` of the date index rows of parameter `pid` that match every one of `queries`,
+/// each row once. Rows no wider than [`SHORT_DATE_MS`] are looked up by `start` from the
+/// latest lower bound the queries put on `end`, less that width, so the range read is
+/// about the searched one rather than everything before or after it; wider rows come from
+/// their own partial index.
+pub(super) fn same_row_dates_sql(queries: &[&ValueQuery], pid: i64, b: &mut Binder) -> String {
+    let tests: Vec<String> = queries
+        .iter()
+        .map(|q| format!("({})", value_sql(q, b)))
+        .collect();
+    let tests = tests.join(" AND ");
+    let pid = b.int(pid);
+    let lowest_end = queries.iter().filter_map(|q| lowest_end(q)).max();
+    let Some(lowest_end) = lowest_end else {
+        return format!("SELECT x.ts FROM ix_date x WHERE x.pid = {pid} AND {tests}");
+    };
+    let from = b.int(lowest_end.saturating_sub(SHORT_DATE_MS));
+    format!(
+        "SELECT x.ts FROM ix_date x WHERE x.pid = {pid} AND x.start >= {from} \
+         AND x.end - x.start <= {SHORT_DATE_MS} AND {tests} \
+         UNION ALL SELECT x.ts FROM ix_date x WHERE x.pid = {pid} \
+         AND x.end - x.start > {SHORT_DATE_MS} AND {tests}"
+    )
+}
+
+/// The least `end` a date index row can have and match `query`, when it has one.
+fn lowest_end(query: &ValueQuery) -> Option<i64> {
+    let ValueQuery::Date { prefix, start, end } = query else {
+        return None;
+    };
+    match prefix {
+        Prefix::Eq | Prefix::Ge | Prefix::Ap => Some(*start),
+        Prefix::Gt | Prefix::Sa => Some(end.saturating_add(1)),
+        Prefix::Ne | Prefix::Lt | Prefix::Le | Prefix::Eb => None,
+    }
 }
 
 /// The `ts` of the index rows matching a positive `filter` on type `ty` (see
@@ -170,14 +219,17 @@ pub(super) fn alternatives_sql(query: &ValueQuery, b: &mut Binder) -> Vec<String
         ValueQuery::Reference(ReferenceQuery::Literal {
             reference,
             typed: Some((ty, id)),
-        }) => vec![
-            format!("x.reference = {}", b.text(reference)),
-            format!(
-                "x.target_id = {} AND x.target_type = {}",
-                b.text(id),
-                b.text(ty)
-            ),
-        ],
+        }) => {
+            let reference = b.text(reference);
+            vec![
+                format!("x.reference = {reference}"),
+                format!(
+                    "x.target_id = {} AND x.target_type = {} AND x.reference IS NOT {reference}",
+                    b.text(id),
+                    b.text(ty)
+                ),
+            ]
+        }
         ValueQuery::Number { prefix, number } => number_alternatives(*prefix, number, b),
         ValueQuery::Quantity {
             prefix,
@@ -192,14 +244,15 @@ pub(super) fn alternatives_sql(query: &ValueQuery, b: &mut Binder) -> Vec<String
 }
 
 /// [`number_sql`] as tests of which any must hold, each led by a bound the value indexes
-/// can range over: tests on the upper bound `hi` split into points (`lo = hi`, found by
-/// `lo`) and ranges (`lo IS NOT hi`, found by the partial index on `hi`).
+/// can range over: tests on the upper bound `hi` split into points and ranges passing the
+/// test on `lo` too (found by `lo`), and the other ranges (`lo IS NOT hi`, found by the
+/// partial index on `hi`). No row passes two of them.
 fn number_alternatives(prefix: Prefix, query: &Decimal, b: &mut Binder) -> Vec<String> {
     let on_hi = |op: &str, bound: f64, b: &mut Binder| {
         let v = b.real(bound);
         vec![
             format!("x.lo {op} {v} AND x.hi {op} {v}"),
-            format!("x.hi {op} {v} AND x.lo IS NOT x.hi"),
+            format!("x.hi {op} {v} AND x.lo IS NOT x.hi AND NOT COALESCE(x.lo {op} {v}, 0)"),
         ]
     };
     match prefix {
