@@ -10,12 +10,14 @@
 //! cargo run --release -p hearth-bench -- cold-start
 //! cargo run --release -p hearth-bench -- transaction
 //! cargo run --release -p hearth-bench -- search
+//! cargo run --release -p hearth-bench -- aws-index
 //! ```
 //!
 //! With `--record`, a scenario also appends its table to `BENCHMARKS.md` with the date,
 //! the machine (CPU model, cores, load) and the git commit.
 
 mod auth_read;
+mod aws_index;
 mod cold_start;
 mod http_load;
 mod import;
@@ -54,6 +56,8 @@ enum Scenario {
     Transaction(transaction::Args),
     /// Searches on generated data (import rate, p50/p95 per query) vs `GET /metadata`.
     Search(search::Args),
+    /// Stream indexer and `hearth reindex` on moto + osmem vs raw OpenSearch `_bulk`.
+    AwsIndex(aws_index::Args),
 }
 
 #[tokio::main]
@@ -66,6 +70,7 @@ async fn main() {
         Scenario::ColdStart(args) => ("cold-start", cold_start::run(args).await),
         Scenario::Transaction(args) => ("transaction", transaction::run(args).await),
         Scenario::Search(args) => ("search", search::run(args).await),
+        Scenario::AwsIndex(args) => ("aws-index", aws_index::run(args).await),
     };
     let result = result.and_then(|()| {
         if cli.record {
@@ -89,6 +94,12 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// The repository's test data directory.
 fn test_data() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data")
+}
+
+/// A free TCP port on the loopback interface.
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
 
 /// The release `hearth` binary next to this one.

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::hearth_binary;
 use crate::report::out;
+use crate::{free_port, hearth_binary};
 
 /// Options of the search scenario.
 #[derive(Debug, clap::Args)]
@@ -357,9 +357,4 @@ async fn wait_ready(client: &reqwest::Client, base: &str) -> Result<(), String> 
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }

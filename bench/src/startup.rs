@@ -11,7 +11,7 @@ use hearth_interface::store::{ResourceStore, Write};
 use hearth_sqlite::SqliteStore;
 
 use crate::report::out;
-use crate::{hearth_binary, median, test_data};
+use crate::{free_port, hearth_binary, median, test_data};
 
 /// Options of the start-up scenario.
 #[derive(Debug, clap::Args)]
@@ -153,9 +153,4 @@ async fn first_metadata(bin: &std::path::Path, dir: &std::path::Path) -> Result<
     let _ = child.kill();
     let _ = child.wait();
     Ok(elapsed.as_secs_f64() * 1000.0)
-}
-
-fn free_port() -> Result<u16, String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }

@@ -194,8 +194,8 @@ pub struct ImportArgs {
     #[arg(long)]
     pub no_validate: bool,
     /// Leave the search index to be rebuilt at once later (`hearth reindex`, or `hearth
-    /// serve` before it listens): loads faster (embedded backend; on AWS the stream indexer
-    /// indexes as always).
+    /// serve` before it listens): loads faster (embedded backend; on AWS each batch is
+    /// indexed as it is written, as by the server).
     #[arg(long)]
     pub defer_index: bool,
     /// Longest accepted line, in bytes.
