@@ -54,8 +54,8 @@ enum Reach {
 }
 
 /// The measured queries: (label, class, path and query, how the measured URL is reached).
-/// The first twelve are the representative queries of issue 6.
-const QUERIES: [(&str, Class, &str, Reach); 16] = [
+/// The first thirteen are the representative queries of issue 6.
+const QUERIES: [(&str, Class, &str, Reach); 18] = [
     (
         "token",
         Class::Single,
@@ -90,6 +90,12 @@ const QUERIES: [(&str, Class, &str, Reach); 16] = [
         "_total=accurate",
         Class::Single,
         "Observation?status=final&_total=accurate&_count=20",
+        Reach::Direct,
+    ),
+    (
+        "_sort=-date",
+        Class::Single,
+        "Observation?code=8867-4&_sort=-date&_count=20",
         Reach::Direct,
     ),
     (
@@ -144,6 +150,12 @@ const QUERIES: [(&str, Class, &str, Reach); 16] = [
         "_id",
         Class::Single,
         "Observation?_id=obs-000001-0001",
+        Reach::Direct,
+    ),
+    (
+        "_sort=-_lastUpdated, every Observation",
+        Class::Single,
+        "Observation?_sort=-_lastUpdated&_count=20",
         Reach::Direct,
     ),
     (

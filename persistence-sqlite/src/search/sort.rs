@@ -9,7 +9,7 @@ use hearth_interface::search::SortKey;
 
 use super::paging::{Bound, Key, Source};
 use super::*;
-use hearth_interface::search_params::SearchParamRegistry;
+use hearth_interface::search_params::{SearchParamDef, SearchParamRegistry};
 
 /// How one sort key reads a resource's sort value.
 #[derive(Debug, Clone)]
@@ -23,6 +23,7 @@ enum SortValue {
         pid: i64,
         ascending: &'static str,
         descending: &'static str,
+        def: &'static SearchParamDef,
     },
 }
 
@@ -42,6 +43,7 @@ impl Resolved {
                 pid,
                 ascending,
                 descending,
+                ..
             } => {
                 let (aggregate, expr) = if self.descending {
                     ("MAX", descending)
@@ -105,6 +107,7 @@ fn resolve(resource_type: ResourceType, key: &SortKey) -> Result<Resolved> {
                 pid: crate::indexing::param_id(resource_type.as_str(), &def.code),
                 ascending,
                 descending,
+                def,
             }
         }
     };
@@ -216,6 +219,219 @@ fn conjunction(equal: &[String], last: &str) -> String {
     format!("({})", parts.join(" AND "))
 }
 
+impl Sorted<'_> {
+    /// The rows after `bound` read by walking the sort key's value index in order (or the
+    /// current versions in time order for `_lastUpdated`), checking the filters on each
+    /// candidate and stopping after `limit`: for one type, one key whose values an index
+    /// keeps in order, and criteria that match many resources or none (a narrow driver
+    /// finds its few matches faster, then sorts them). `None` when that does not apply.
+    fn walk(&self, conn: &Connection, bound: &Bound, limit: usize) -> Result<Option<Rows>> {
+        let ([plan], [keys]) = (self.plans, self.keys.as_slice()) else {
+            return Ok(None);
+        };
+        let ([key], false) = (keys.as_slice(), matches!(bound, Bound::Before(_))) else {
+            return Ok(None);
+        };
+        if !plan.any_of.is_empty() || (plan.driver().is_some() && !plan.driver_is_broad(conn)?) {
+            return Ok(None);
+        }
+        let after = match bound {
+            Bound::After(Key::Sorted { values, id, .. }) => match values.as_slice() {
+                [value] => Some((value, id.as_str())),
+                _ => return Ok(None),
+            },
+            _ => None,
+        };
+        match &key.value {
+            SortValue::Column("c.ts") => walk_time(plan, conn, key.descending, after, limit),
+            SortValue::Indexed {
+                table,
+                pid,
+                ascending,
+                descending,
+                def,
+            } => {
+                let column = if key.descending {
+                    descending
+                } else {
+                    ascending
+                };
+                // Only plain columns have an index in that order (descending quantities
+                // end at `hi`, which only ranges are indexed on).
+                let ordered = match def.kind {
+                    SearchParamType::Number | SearchParamType::Quantity => !key.descending,
+                    SearchParamType::Reference => false,
+                    _ => true,
+                };
+                if !ordered {
+                    return Ok(None);
+                }
+                let walk = IndexWalk {
+                    plan,
+                    table,
+                    pid: *pid,
+                    column,
+                    descending: key.descending,
+                    single_valued: crate::indexing::is_single_valued(
+                        conn,
+                        plan.resource_type.as_str(),
+                        def,
+                    )?,
+                };
+                walk.rows(conn, after, limit).map(Some)
+            }
+            SortValue::Column(_) => Ok(None),
+        }
+    }
+}
+
+/// Rows with their positions in a `_sort` order.
+type Rows = Vec<(StoredResource, Key)>;
+
+/// The matches of `plan` in time order (`_lastUpdated`), after the version at `after`.
+fn walk_time(
+    plan: &Plan,
+    conn: &Connection,
+    descending: bool,
+    after: Option<(&SqlValue, &str)>,
+    limit: usize,
+) -> Result<Option<Rows>> {
+    let mut b = Binder::default();
+    let mut sql = format!(
+        "SELECT v.ts, v.type, v.id, v.version, v.change, v.body, c.ts \
+         FROM current c CROSS JOIN versions v WHERE v.ts = c.ts AND {}",
+        plan.where_sql(&mut b, false)
+    );
+    let (op, order) = if descending {
+        ("<", "DESC")
+    } else {
+        (">", "ASC")
+    };
+    if let Some((value, _)) = after {
+        let value = b.bind(value.clone());
+        sql.push_str(&format!(" AND c.ts {op} {value}"));
+    }
+    let limit = b.bind(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    sql.push_str(&format!(" ORDER BY c.ts {order} LIMIT {limit}"));
+    query_rows(conn, &sql, &b).map(Some)
+}
+
+/// A walk of one sort parameter's value index in the sort order.
+struct IndexWalk<'a> {
+    plan: &'a Plan,
+    table: &'static str,
+    pid: i64,
+    /// The sorted column of an index row `x` (its lowest value ascending, highest
+    /// descending, is the resource's sort value).
+    column: &'static str,
+    descending: bool,
+    /// No version has several rows of the parameter: every row is its version's best.
+    single_valued: bool,
+}
+
+impl IndexWalk<'_> {
+    /// Up to `limit` rows after `after`: those with a value in order, then (as the order
+    /// puts them last) those without, by id.
+    fn rows(
+        &self,
+        conn: &Connection,
+        after: Option<(&SqlValue, &str)>,
+        limit: usize,
+    ) -> Result<Rows> {
+        let mut rows = match after {
+            Some((SqlValue::Null, _)) => Vec::new(),
+            _ => self.with_values(conn, after, limit)?,
+        };
+        if rows.len() < limit {
+            let from = after
+                .filter(|(value, _)| **value == SqlValue::Null)
+                .map(|(_, id)| id);
+            rows.extend(self.without_values(conn, from, limit - rows.len())?);
+        }
+        Ok(rows)
+    }
+
+    fn with_values(
+        &self,
+        conn: &Connection,
+        after: Option<(&SqlValue, &str)>,
+        limit: usize,
+    ) -> Result<Rows> {
+        let mut b = Binder::default();
+        let (table, column) = (self.table, self.column);
+        let pid = b.int(self.pid);
+        let (better, order) = if self.descending {
+            (">", "DESC")
+        } else {
+            ("<", "ASC")
+        };
+        let mut sql = format!(
+            "SELECT v.ts, v.type, v.id, v.version, v.change, v.body, {column} \
+             FROM {table} x CROSS JOIN current c CROSS JOIN versions v \
+             WHERE x.pid = {pid} AND {column} IS NOT NULL AND c.ts = x.ts AND v.ts = c.ts AND {}",
+            self.plan.where_sql(&mut b, false)
+        );
+        if !self.single_valued {
+            let other = column.replacen("x.", "y.", 1);
+            sql.push_str(&format!(
+                " AND NOT EXISTS (SELECT 1 FROM {table} y WHERE y.ts = x.ts AND +y.pid = {pid} \
+                 AND ({other} {better} {column} OR ({other} = {column} AND y.seq < x.seq)))"
+            ));
+        }
+        if let Some((value, id)) = after {
+            let (value, id) = (b.bind(value.clone()), b.text(id));
+            let beyond = if self.descending { "<" } else { ">" };
+            sql.push_str(&format!(
+                " AND ({column} {beyond} {value} OR ({column} = {value} AND v.id > {id}))"
+            ));
+        }
+        let limit = b.bind(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        sql.push_str(&format!(" ORDER BY {column} {order}, v.id LIMIT {limit}"));
+        query_rows(conn, &sql, &b)
+    }
+
+    fn without_values(
+        &self,
+        conn: &Connection,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> Result<Rows> {
+        let mut b = Binder::default();
+        let (table, column) = (self.table, self.column);
+        let pid = b.int(self.pid);
+        let mut sql = format!(
+            "SELECT v.ts, v.type, v.id, v.version, v.change, v.body, NULL \
+             FROM current c CROSS JOIN versions v WHERE v.ts = c.ts AND {} \
+             AND NOT EXISTS (SELECT 1 FROM {table} x WHERE x.ts = c.ts AND +x.pid = {pid} \
+             AND {column} IS NOT NULL)",
+            self.plan.where_sql(&mut b, false)
+        );
+        if let Some(id) = after_id {
+            let id = b.text(id);
+            sql.push_str(&format!(" AND v.id > {id}"));
+        }
+        let limit = b.bind(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        sql.push_str(&format!(" ORDER BY v.id LIMIT {limit}"));
+        query_rows(conn, &sql, &b)
+    }
+}
+
+/// Runs a query selecting a version's columns and one sort value, as rows with positions.
+fn query_rows(conn: &Connection, sql: &str, b: &Binder) -> Result<Rows> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+    stmt.query_map(params_from_iter(&b.args), |row| {
+        let stored = row_to_stored(row)?;
+        let key = Key::Sorted {
+            values: vec![row.get::<_, SqlValue>(6)?],
+            resource_type: stored.resource_type.as_str().to_owned(),
+            id: stored.id.as_str().to_owned(),
+        };
+        Ok((stored, key))
+    })
+    .and_then(|rows| rows.collect())
+    .map_err(db_error)
+}
+
 impl Source for Sorted<'_> {
     fn fetch(
         &self,
@@ -223,6 +439,9 @@ impl Source for Sorted<'_> {
         bound: &Bound,
         limit: usize,
     ) -> Result<Vec<(StoredResource, Key)>> {
+        if let Some(rows) = self.walk(conn, bound, limit)? {
+            return Ok(rows);
+        }
         let mut b = Binder::default();
         let selects: Vec<String> = self
             .plans

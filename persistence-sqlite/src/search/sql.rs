@@ -25,7 +25,7 @@ impl Binder {
         self.bind(SqlValue::Text(value.to_owned()))
     }
 
-    fn int(&mut self, value: i64) -> String {
+    pub(super) fn int(&mut self, value: i64) -> String {
         self.bind(SqlValue::Integer(value))
     }
 
