@@ -22,7 +22,7 @@ use hearth_testkit::{Moto, OsMem, unique_name};
 use serde_json::{Value, json};
 
 use crate::report::out;
-use crate::{free_port, hearth_binary};
+use crate::{free_port, generate, hearth_binary};
 
 /// Options of the AWS indexing scenario.
 #[derive(Debug, clap::Args)]
@@ -103,14 +103,7 @@ impl Stack {
         let url = format!("{}/{pattern}/_refresh", self.osmem.url());
         http.post(&url).send().await.map_err(|e| e.to_string())?;
         let url = format!("{}/{pattern}/_count", self.osmem.url());
-        let answer: Value = http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let answer = json_answer(http.get(&url)).await?;
         Ok(answer["count"].as_u64().unwrap_or(0))
     }
 }
@@ -119,16 +112,7 @@ pub async fn run(args: Args) -> Result<(), String> {
     let bin = hearth_binary()?;
     let work = tempfile::tempdir().map_err(|e| e.to_string())?;
     let data = work.path().join("ndjson");
-    let patients = args.patients.to_string();
-    let generated = Command::new(&bin)
-        .args(["generate", "--quiet", "--patients", &patients, "--out"])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !generated.success() {
-        return Err("hearth generate failed".into());
-    }
+    generate(&bin, args.patients, &data)?;
     let stack = Stack::start();
     let http = reqwest::Client::new();
     stack.hearth(&bin, &["init-aws"])?;
@@ -251,16 +235,11 @@ async fn raw_bulk(http: &reqwest::Client, url: &str, dir: &Path) -> Result<f64, 
     }
     let started = Instant::now();
     for body in batches {
-        let answer: Value = http
+        let request = http
             .post(format!("{url}/_bulk"))
             .header("content-type", "application/x-ndjson")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+            .body(body);
+        let answer = json_answer(request).await?;
         if answer["errors"].as_bool() != Some(false) {
             let failed = answer["items"]
                 .as_array()
@@ -269,6 +248,12 @@ async fn raw_bulk(http: &reqwest::Client, url: &str, dir: &Path) -> Result<f64, 
         }
     }
     Ok(started.elapsed().as_secs_f64())
+}
+
+/// Sends `request` and reads its JSON answer.
+async fn json_answer(request: reqwest::RequestBuilder) -> Result<Value, String> {
+    let answer = request.send().await.map_err(|e| e.to_string())?;
+    answer.json().await.map_err(|e| e.to_string())
 }
 
 /// The resources (lines) of the NDJSON files in `dir`.

@@ -96,6 +96,27 @@ fn test_data() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data")
 }
 
+/// Runs `hearth generate` for `patients` patients into `out`.
+fn generate(bin: &std::path::Path, patients: usize, out: &std::path::Path) -> Result<(), String> {
+    let status = std::process::Command::new(bin)
+        .args([
+            "generate",
+            "--quiet",
+            "--patients",
+            &patients.to_string(),
+            "--out",
+        ])
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("hearth generate failed".into())
+    }
+}
+
 /// A free TCP port on the loopback interface.
 fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::report::out;
-use crate::{free_port, hearth_binary};
+use crate::{free_port, generate, hearth_binary};
 
 /// Options of the search scenario.
 #[derive(Debug, clap::Args)]
@@ -186,21 +186,7 @@ fn generate_and_import(
     patients: usize,
 ) -> Result<(), String> {
     let data = work.join("ndjson");
-    let status = Command::new(bin)
-        .args([
-            "generate",
-            "--patients",
-            &patients.to_string(),
-            "--quiet",
-            "--out",
-        ])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| e.to_string())?;
-    if !status.success() {
-        return Err("hearth generate failed".into());
-    }
+    generate(bin, patients, &data)?;
     let started = Instant::now();
     let output = Command::new(bin)
         .arg("import")
