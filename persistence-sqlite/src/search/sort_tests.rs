@@ -4,6 +4,7 @@
 use super::*;
 use hearth_interface::ResourceId;
 use hearth_interface::conformance::search::query;
+use hearth_interface::search::SortKey;
 use hearth_interface::store::{Precondition, ResourceStore, Write};
 use serde_json::json;
 
@@ -190,4 +191,62 @@ async fn totals_count_each_resource_once() {
     let (ids, total) = ids_and_total(&f, &query(&[("code", "c")])).await;
     assert_eq!(ids, ["two-codings"]);
     assert_eq!(total, Some(1));
+}
+
+/// Every id of a sorted search, following `next` cursors two at a time.
+async fn sorted_ids(f: &Fixture, criteria: &[(&str, &str)], key: &str) -> Vec<String> {
+    let mut q = query(criteria);
+    q.count = 2;
+    q.sort = vec![SortKey::parse(key).expect("sort key")];
+    let mut ids = Vec::new();
+    loop {
+        let page = run(f, "Observation", &q).await.expect("page");
+        ids.extend(page.matches.iter().map(|m| m.id.to_string()));
+        match page.next_cursor {
+            Some(cursor) => q.cursor = Some(cursor),
+            None => return ids,
+        }
+    }
+}
+
+/// A sort on one key walks its value index: a resource with several values sorts by its
+/// lowest ascending and its highest descending, once; resources without a value come last
+/// by id; pages continue where the previous one stopped, through both parts.
+#[tokio::test]
+async fn sorts_walk_the_value_index_through_pages() {
+    let f = fixture();
+    observations(
+        &f,
+        &[
+            ("a", json!({"effectiveDateTime": "2021-01-01"})),
+            (
+                "b",
+                json!({"effectiveTiming": {"event": ["2019-01-01", "2023-01-01", "2020-01-01"]}}),
+            ),
+            ("c", json!({})),
+            ("d", json!({"effectiveDateTime": "2022-06-01"})),
+            ("e", json!({})),
+            ("f", json!({"effectiveDateTime": "2021-01-01"})),
+        ],
+    )
+    .await;
+    assert_eq!(
+        sorted_ids(&f, &[], "-date").await,
+        ["b", "d", "a", "f", "c", "e"]
+    );
+    assert_eq!(
+        sorted_ids(&f, &[], "date").await,
+        ["b", "a", "f", "d", "c", "e"]
+    );
+    // Narrow criteria sort their matches instead: the same order.
+    for criteria in [&[][..], &[("status", "final")][..]] {
+        assert_eq!(
+            sorted_ids(&f, criteria, "-_lastUpdated").await,
+            ["f", "e", "d", "c", "b", "a"]
+        );
+        assert_eq!(
+            sorted_ids(&f, criteria, "-date").await,
+            ["b", "d", "a", "f", "c", "e"]
+        );
+    }
 }
