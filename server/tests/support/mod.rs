@@ -182,9 +182,16 @@ pub fn on_aws() -> bool {
 /// for the embedded backend; for AWS, the stand-ins' endpoints and resource names unique to
 /// `data_dir`, created by `hearth init-aws` on first use (idempotent).
 pub fn backend_env(data_dir: &Path) -> Vec<(String, String)> {
-    if !on_aws() {
-        return Vec::new();
+    if on_aws() {
+        aws_env(data_dir)
+    } else {
+        Vec::new()
     }
+}
+
+/// The environment that points `hearth` at the AWS stand-ins, with resource names unique
+/// to `data_dir`, created by `hearth init-aws` on first use (idempotent).
+pub fn aws_env(data_dir: &Path) -> Vec<(String, String)> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     data_dir.hash(&mut hasher);
