@@ -118,6 +118,7 @@ async fn serve_on_aws_indexes_what_others_write_from_the_stream() {
             hearth_testkit::unique_name("elsewhere"),
         )
         .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
         .status()
         .expect("run import");
     assert!(status.success());
