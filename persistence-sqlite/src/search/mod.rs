@@ -56,6 +56,10 @@ impl SqliteSearch {
         let bound = Bound::parse(query.cursor.as_deref(), sort.len())?;
         self.store
             .with_reader(move |conn| {
+                // One snapshot for the plan, the page and the total (rolled back on drop:
+                // nothing is written).
+                let snapshot = conn.unchecked_transaction().map_err(db_error)?;
+                let conn: &Connection = &snapshot;
                 let mut plans = plans;
                 for plan in &mut plans {
                     plan.inspect(conn)?;
