@@ -120,9 +120,10 @@ async fn kill_9_during_concurrent_writes_keeps_every_acknowledged_write() {
     let mut server = TestServer::start_on(dir.path(), &[]).await;
     let base = server.url("");
     let client = server.client.clone();
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writers: Vec<_> = (0..16)
         .map(|w| {
-            let (client, base) = (client.clone(), base.clone());
+            let (client, base, acked) = (client.clone(), base.clone(), acked.clone());
             tokio::spawn(async move {
                 let mut acknowledged = Vec::new();
                 for n in 0..1000 {
@@ -143,12 +144,20 @@ async fn kill_9_during_concurrent_writes_keeps_every_acknowledged_write() {
                         break;
                     };
                     acknowledged.push(stored);
+                    acked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 acknowledged
             })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // Killed while writes are in flight, once some are acknowledged (however slow a
+    // loaded machine makes the first ones).
+    let waiting = std::time::Instant::now();
+    while acked.load(std::sync::atomic::Ordering::Relaxed) < 100
+        && waiting.elapsed() < std::time::Duration::from_secs(30)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     server.kill();
     let mut acknowledged = Vec::new();
     for w in writers {
