@@ -126,7 +126,8 @@ pub async fn run(args: Args) -> Result<(), String> {
         &[("HEARTH_OPENSEARCH_PREFIX", &import_prefix)],
     )?;
     let import_seconds = started.elapsed().as_secs_f64();
-    let resources = count_lines(&data)?;
+    let files = read_resources(&data)?;
+    let resources: u64 = files.iter().map(|(_, lines)| lines.len() as u64).sum();
 
     let stream_seconds = stream_indexer(&bin, &stack, &http, resources, args.timeout).await?;
 
@@ -137,7 +138,7 @@ pub async fn run(args: Args) -> Result<(), String> {
         return Err(format!("the stream indexer left drift:\n{report}"));
     }
 
-    let ceiling_seconds = raw_bulk(&http, stack.osmem.url(), &data).await?;
+    let ceiling_seconds = raw_bulk(&http, stack.osmem.url(), &files).await?;
 
     let rate = |seconds: f64| resources as f64 / seconds.max(1e-9);
     let ceiling = rate(ceiling_seconds);
@@ -211,17 +212,17 @@ async fn stream_indexer(
     }
 }
 
-/// Seconds to index the resources of the NDJSON files in `dir`, as they are, by `_bulk`
-/// into a fresh index per file (one per resource type, as Hearth's).
-async fn raw_bulk(http: &reqwest::Client, url: &str, dir: &Path) -> Result<f64, String> {
+/// Seconds to index `files` (resource type, resources), as they are, by `_bulk` into a
+/// fresh index per file (one per resource type, as Hearth's).
+async fn raw_bulk(
+    http: &reqwest::Client,
+    url: &str,
+    files: &[(String, Vec<String>)],
+) -> Result<f64, String> {
     let prefix = unique_name("bench-raw");
     let mut batches = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("x");
+    for (stem, lines) in files {
         let index = format!("{prefix}-{}", stem.to_lowercase());
-        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         for chunk in lines.chunks(BULK_DOCS) {
             let mut body = String::new();
             for line in chunk {
@@ -256,13 +257,15 @@ async fn json_answer(request: reqwest::RequestBuilder) -> Result<Value, String> 
     answer.json().await.map_err(|e| e.to_string())
 }
 
-/// The resources (lines) of the NDJSON files in `dir`.
-fn count_lines(dir: &Path) -> Result<u64, String> {
-    let mut lines = 0;
+/// The NDJSON files in `dir`: each file's name without extension and its resources (lines).
+fn read_resources(dir: &Path) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| e.to_string())? {
-        let text = std::fs::read_to_string(entry.map_err(|e| e.to_string())?.path())
-            .map_err(|e| e.to_string())?;
-        lines += text.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("x");
+        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        let lines = text.lines().filter(|l| !l.trim().is_empty());
+        files.push((stem.to_owned(), lines.map(str::to_owned).collect()));
     }
-    Ok(lines)
+    Ok(files)
 }

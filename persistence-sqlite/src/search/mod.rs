@@ -177,7 +177,7 @@ impl Plan {
             let p = b.bind(SqlValue::Integer(from));
             sql.push_str(&format!(" AND c.ts {op} {p}"));
         }
-        let limit = b.bind(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let limit = b.limit(limit);
         sql.push_str(&format!(" ORDER BY c.ts {order} LIMIT {limit}"));
         let mut stmt = conn.prepare_cached(&sql).map_err(db_error)?;
         stmt.query_map(params_from_iter(&b.args), row_to_stored)

@@ -311,7 +311,7 @@ fn walk_time(
         let value = b.bind(value.clone());
         sql.push_str(&format!(" AND c.ts {op} {value}"));
     }
-    let limit = b.bind(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let limit = b.limit(limit);
     sql.push_str(&format!(" ORDER BY c.ts {order} LIMIT {limit}"));
     query_rows(conn, &sql, &b).map(Some)
 }
@@ -385,7 +385,7 @@ impl IndexWalk<'_> {
                 " AND ({column} {beyond} {value} OR ({column} = {value} AND v.id > {id}))"
             ));
         }
-        let limit = b.bind(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let limit = b.limit(limit);
         sql.push_str(&format!(" ORDER BY {column} {order}, v.id LIMIT {limit}"));
         query_rows(conn, &sql, &b)
     }
@@ -410,7 +410,7 @@ impl IndexWalk<'_> {
             let id = b.text(id);
             sql.push_str(&format!(" AND v.id > {id}"));
         }
-        let limit = b.bind(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let limit = b.limit(limit);
         sql.push_str(&format!(" ORDER BY v.id LIMIT {limit}"));
         query_rows(conn, &sql, &b)
     }
@@ -467,7 +467,7 @@ impl Source for Sorted<'_> {
             Bound::After(key) => (self.position_sql(key, true, &mut b), false),
             Bound::Before(key) => (self.position_sql(key, false, &mut b), true),
         };
-        let limit = b.bind(SqlValue::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let limit = b.limit(limit);
         let sql = format!(
             "SELECT * FROM ({}) WHERE {} ORDER BY {} LIMIT {limit}",
             selects.join(" UNION ALL "),

@@ -29,6 +29,11 @@ impl Binder {
         self.bind(SqlValue::Integer(value))
     }
 
+    /// Binds a row count for `LIMIT`.
+    pub(super) fn limit(&mut self, rows: usize) -> String {
+        self.int(i64::try_from(rows).unwrap_or(i64::MAX))
+    }
+
     fn real(&mut self, value: f64) -> String {
         self.bind(SqlValue::Real(value))
     }
