@@ -86,15 +86,17 @@ pub enum IndexValue {
     },
     /// One combination of a composite parameter: the values of each component, in order.
     Composite(Vec<Vec<IndexValue>>),
-    /// The text of a full-text parameter (`_text`: the narrative, `_content`: all string
-    /// content; see [`fulltext`](crate::fulltext)), for word matching.
+    /// The words of a full-text parameter (`_text`: the narrative, `_content`: all string
+    /// content; see [`fulltext`](crate::fulltext)), as
+    /// [`index_words`](crate::fulltext::index_words) gives them, for word matching.
     Text(String),
 }
 
 /// Extracts the index values of one search parameter from `resource`.
 ///
 /// `_text` and `_content` have no expression: their value is the one
-/// [`IndexValue::Text`] the [`fulltext`](crate::fulltext) rules give, when not empty.
+/// [`IndexValue::Text`] of the words the [`fulltext`](crate::fulltext) rules give, when
+/// there are any.
 pub fn extract(def: &SearchParamDef, resource: &Value) -> Vec<IndexValue> {
     let Some(expression) = &def.expression else {
         let text = match def.code.as_str() {
@@ -102,7 +104,11 @@ pub fn extract(def: &SearchParamDef, resource: &Value) -> Vec<IndexValue> {
             crate::fulltext::CONTENT => crate::fulltext::content(resource),
             _ => None,
         };
-        return text.map(IndexValue::Text).into_iter().collect();
+        return text
+            .and_then(|text| crate::fulltext::index_words(&text))
+            .map(IndexValue::Text)
+            .into_iter()
+            .collect();
     };
     let mut out = Vec::new();
     for node in expression.evaluate(resource) {

@@ -14,6 +14,7 @@ pub mod elements;
 pub mod error;
 pub mod fhirpath;
 pub mod fulltext;
+pub mod geo;
 pub mod id;
 pub mod index;
 pub mod instant;

@@ -33,34 +33,35 @@ CREATE INDEX IF NOT EXISTS ix_composite_value ON ix_composite (pid, code);
 /// The table name, for removal with the other index tables.
 pub(crate) const TABLE: &str = "ix_composite";
 
-/// One row's value columns, by the name they have in the typed tables.
+/// One row's value columns, by the name they have in the typed tables, borrowed from the
+/// index value where they are stored as extracted.
 #[derive(Default)]
-struct Row {
-    system: Option<String>,
-    code: Option<String>,
+struct Row<'a> {
+    system: Option<&'a str>,
+    code: Option<&'a str>,
     text_norm: Option<String>,
     of_type: Option<String>,
-    norm: Option<String>,
-    exact: Option<String>,
-    reference: Option<String>,
-    target_type: Option<String>,
-    target_id: Option<String>,
-    ident_system: Option<String>,
-    ident_value: Option<String>,
+    norm: Option<&'a str>,
+    exact: Option<&'a str>,
+    reference: Option<&'a str>,
+    target_type: Option<&'a str>,
+    target_id: Option<&'a str>,
+    ident_system: Option<&'a str>,
+    ident_value: Option<&'a str>,
     start: Option<i64>,
     end: Option<i64>,
     lo: Option<f64>,
     hi: Option<f64>,
-    unit: Option<String>,
-    uri: Option<String>,
+    unit: Option<&'a str>,
+    uri: Option<&'a str>,
 }
 
-impl Row {
-    fn of(value: &IndexValue) -> Option<Row> {
+impl<'a> Row<'a> {
+    fn of(value: &'a IndexValue) -> Option<Row<'a>> {
         let row = match value {
             IndexValue::String { normalized, exact } => Row {
-                norm: Some(normalized.clone()),
-                exact: Some(exact.clone()),
+                norm: Some(normalized),
+                exact: Some(exact),
                 ..Row::default()
             },
             IndexValue::Token {
@@ -69,8 +70,8 @@ impl Row {
                 text,
                 of_type,
             } => Row {
-                system: system.clone(),
-                code: code.clone(),
+                system: system.as_deref(),
+                code: code.as_deref(),
                 text_norm: text.as_deref().map(normalize_string),
                 of_type: crate::indexing::of_type_column(of_type),
                 ..Row::default()
@@ -81,11 +82,13 @@ impl Row {
                 id,
                 identifier,
             } => {
-                let (ident_system, ident_value) = identifier.clone().unwrap_or((None, None));
+                let (ident_system, ident_value) = identifier
+                    .as_ref()
+                    .map_or((None, None), |(s, v)| (s.as_deref(), v.as_deref()));
                 Row {
-                    reference: reference.clone(),
-                    target_type: resource_type.clone(),
-                    target_id: id.clone(),
+                    reference: reference.as_deref(),
+                    target_type: resource_type.as_deref(),
+                    target_id: id.as_deref(),
                     ident_system,
                     ident_value,
                     ..Row::default()
@@ -113,14 +116,14 @@ impl Row {
                 Row {
                     lo: Some(lo),
                     hi: Some(hi),
-                    system: system.clone(),
-                    code: code.clone(),
-                    unit: unit.clone(),
+                    system: system.as_deref(),
+                    code: code.as_deref(),
+                    unit: unit.as_deref(),
                     ..Row::default()
                 }
             }
             IndexValue::Uri(uri) => Row {
-                uri: Some(uri.clone()),
+                uri: Some(uri),
                 ..Row::default()
             },
             IndexValue::Position { .. } | IndexValue::Composite(_) | IndexValue::Text(_) => {

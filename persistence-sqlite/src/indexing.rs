@@ -21,6 +21,8 @@
 //! - `ix_uri (pid, uri, ts)`;
 //! - `ix_composite`: composite parameters, one row per component value (see the
 //!   `composite_index` module);
+//! - `ix_position (pid, lat, x, y, z, lon)`: positions for `near`, in degrees and as
+//!   points on the unit sphere;
 //! - `ix_fulltext`: the words of `_text` and `_content` (see the `fulltext_index` module);
 //! - `ix_multi (ts, pid)`: the versions with several values of a token, date, number or
 //!   quantity parameter. A parameter no current version has several values of is
@@ -36,12 +38,13 @@
 //! text (a search for that text finds it by type and id), which keeps the index on the
 //! text of other references small.
 
-use hearth_interface::index::{IndexValue, extract_all, normalize_string, parse_date_range};
+use hearth_interface::geo::unit_vector;
+use hearth_interface::index::{IndexValue, extract_all, normalize_string};
 use hearth_interface::instant::Instant;
 use hearth_interface::prepared::PreparedResource;
 use hearth_interface::search_params::{SearchParamDef, SearchParamRegistry, SearchParamType};
 use hearth_interface::{Error, ResourceType, Result};
-use rusqlite::{Connection, params};
+use rusqlite::{CachedStatement, Connection, params};
 use serde_json::Value;
 
 pub(crate) const SCHEMA: &str = "
@@ -134,6 +137,64 @@ pub(crate) fn migrate_multi(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The table of positions (`near`) and its index, created after [`SCHEMA`] by
+/// [`migrate_positions`]. A position is stored in degrees, for the latitude band a search
+/// reads by index, and as its point on the unit sphere (`x`, `y`, `z`: see
+/// `hearth_interface::geo`), for the exact distance test.
+const POSITION_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS ix_position (
+    ts INTEGER NOT NULL, pid INTEGER NOT NULL, seq INTEGER NOT NULL,
+    lat REAL NOT NULL, lon REAL NOT NULL, x REAL NOT NULL, y REAL NOT NULL, z REAL NOT NULL,
+    PRIMARY KEY (ts, pid, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ix_position_value ON ix_position (pid, lat);
+";
+
+/// Creates `ix_position` and, in a store indexed before the table existed, fills it from
+/// the current versions of the types with positions (Location).
+pub(crate) fn migrate_positions(conn: &Connection) -> rusqlite::Result<()> {
+    let existed: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ix_position')",
+        [],
+        |r| r.get(0),
+    )?;
+    conn.execute_batch(POSITION_SCHEMA)?;
+    if existed {
+        return Ok(());
+    }
+    let registry = SearchParamRegistry::r4();
+    let positional: Vec<(&str, &SearchParamDef)> = hearth_interface::id::all_resource_types()
+        .iter()
+        .flat_map(|ty| {
+            registry
+                .for_type(ty)
+                .filter(|def| def.kind == SearchParamType::Special && def.expression.is_some())
+                .map(move |def| (*ty, def))
+        })
+        .collect();
+    for (ty, def) in positional {
+        let mut select = conn.prepare(
+            "SELECT v.ts, v.body FROM current c JOIN versions v ON v.ts = c.ts WHERE c.type = ?1",
+        )?;
+        let bodies: Vec<(i64, Vec<u8>)> = select
+            .query_map(params![ty], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let pid = param_id(ty, &def.code);
+        let mut inserts = Inserts::new(conn);
+        for (ts, body) in bodies {
+            let Ok(resource) = serde_json::from_slice::<Value>(&body) else {
+                continue;
+            };
+            // After every other index row of the version: `seq` only needs to be unique.
+            let first = 1 << 20;
+            for (seq, value) in (first..).zip(hearth_interface::index::extract(def, &resource)) {
+                insert_value(&mut inserts, Key { ts, pid, seq }, &value)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The tables whose parameters `ix_multi` tracks.
 const MULTI_VALUED_TABLES: [&str; 3] = ["ix_token", "ix_date", "ix_quantity"];
 
@@ -166,7 +227,7 @@ pub(crate) fn is_single_valued(
 
 /// The value indexes of the index tables: what a bulk load into an empty store builds
 /// at its end ([`drop_value_indexes`], then `schema::migrate` again) rather than row by row.
-const VALUE_INDEXES: [&str; 12] = [
+const VALUE_INDEXES: [&str; 13] = [
     "ix_string_value",
     "ix_token_value",
     "ix_reference_target",
@@ -179,6 +240,7 @@ const VALUE_INDEXES: [&str; 12] = [
     "ix_uri_value",
     "ix_composite_value",
     "ix_multi_param",
+    "ix_position_value",
 ];
 
 /// Drops the value indexes when no current version is indexed yet, and tells whether it
@@ -200,7 +262,7 @@ pub(crate) fn drop_value_indexes(conn: &Connection) -> Result<bool> {
 }
 
 /// The index tables, for removal.
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "ix_string",
     "ix_token",
     "ix_reference",
@@ -209,6 +271,7 @@ const TABLES: [&str; 8] = [
     "ix_uri",
     crate::composite_index::TABLE,
     "ix_multi",
+    "ix_position",
 ];
 
 /// The index values of every parameter of one resource.
@@ -235,12 +298,19 @@ pub(crate) fn extract_prepared(
 /// a version written at `ts`. No other R4 parameter reads `meta.versionId` or
 /// `meta.lastUpdated`.
 pub(crate) fn with_last_updated(mut extracted: Extracted, ts: i64) -> Extracted {
-    let range = parse_date_range(&Instant(ts).to_fhir());
     extracted.retain(|(def, _)| def.code != LAST_UPDATED);
-    if let (Some((start, end)), Some(def)) = (range, last_updated_def()) {
+    if let Some(def) = last_updated_def() {
+        let (start, end) = last_updated_range(ts);
         extracted.push((def, vec![IndexValue::Date { start, end }]));
     }
     extracted
+}
+
+/// The date range of `meta.lastUpdated` of a version written at `ts` (microseconds): that
+/// instant is written with microseconds, and date ranges are in whole milliseconds.
+fn last_updated_range(ts: i64) -> (i64, i64) {
+    let ms = ts.div_euclid(1000);
+    (ms, ms)
 }
 
 const LAST_UPDATED: &str = "_lastUpdated";
@@ -274,20 +344,98 @@ pub(crate) fn insert(
         .and_then(|mut s| s.execute(params![ty, ts]))
         .map_err(db_error)?;
     crate::fulltext_index::insert(conn, ts, extracted).map_err(db_error)?;
+    let mut inserts = Inserts::new(conn);
     let mut seq = 0_i64;
     for (def, values) in extracted {
         let pid = param_id(ty, &def.code);
         if values.len() > 1 && tracks_multi(def.kind) {
-            conn.prepare_cached("INSERT OR IGNORE INTO ix_multi (ts, pid) VALUES (?1, ?2)")
-                .and_then(|mut s| s.execute(params![ts, pid]))
+            inserts
+                .statement(Table::Multi)
+                .and_then(|s| s.execute(params![ts, pid]))
                 .map_err(db_error)?;
         }
         for value in values {
-            insert_value(conn, Key { ts, pid, seq }, value).map_err(db_error)?;
+            insert_value(&mut inserts, Key { ts, pid, seq }, value).map_err(db_error)?;
             seq += 1;
         }
     }
     Ok(())
+}
+
+/// The index tables rows are inserted into one statement each.
+#[derive(Clone, Copy)]
+enum Table {
+    String,
+    Token,
+    Reference,
+    Date,
+    Number,
+    Quantity,
+    Uri,
+    Position,
+    Multi,
+}
+
+impl Table {
+    const COUNT: usize = 9;
+
+    fn insert_sql(self) -> &'static str {
+        match self {
+            Table::String => {
+                "INSERT INTO ix_string (ts, pid, seq, norm, exact) VALUES (?1, ?2, ?3, ?4, ?5)"
+            }
+            Table::Token => {
+                "INSERT INTO ix_token (ts, pid, seq, system, code, text_norm, of_type)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            }
+            Table::Reference => {
+                "INSERT INTO ix_reference (ts, pid, seq, reference, target_type, target_id,
+                 ident_system, ident_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            }
+            Table::Date => {
+                "INSERT INTO ix_date (ts, pid, seq, start, end) VALUES (?1, ?2, ?3, ?4, ?5)"
+            }
+            Table::Number => {
+                "INSERT INTO ix_quantity (ts, pid, seq, lo, hi) VALUES (?1, ?2, ?3, ?4, ?4)"
+            }
+            Table::Quantity => {
+                "INSERT INTO ix_quantity (ts, pid, seq, lo, hi, system, code, unit)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            }
+            Table::Uri => "INSERT INTO ix_uri (ts, pid, seq, uri) VALUES (?1, ?2, ?3, ?4)",
+            Table::Position => {
+                "INSERT INTO ix_position (ts, pid, seq, lat, lon, x, y, z)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            }
+            Table::Multi => "INSERT OR IGNORE INTO ix_multi (ts, pid) VALUES (?1, ?2)",
+        }
+    }
+}
+
+/// The insert statements of the index tables for the rows of one version, each taken
+/// from the connection's cache once rather than once per row (the cache looks statements
+/// up by their text, which cost about a tenth of an indexed import).
+struct Inserts<'c> {
+    conn: &'c Connection,
+    statements: [Option<CachedStatement<'c>>; Table::COUNT],
+}
+
+impl<'c> Inserts<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        Self {
+            conn,
+            statements: Default::default(),
+        }
+    }
+
+    fn statement(&mut self, table: Table) -> rusqlite::Result<&mut CachedStatement<'c>> {
+        let slot = &mut self.statements[table as usize];
+        let statement = match slot.take() {
+            Some(statement) => statement,
+            None => self.conn.prepare_cached(table.insert_sql())?,
+        };
+        Ok(slot.insert(statement))
+    }
 }
 
 /// The id of parameter `code` of `resource_type` in the index tables: a 32-bit FNV-1a hash
@@ -311,15 +459,13 @@ struct Key {
 }
 
 fn insert_value(
-    conn: &Connection,
+    inserts: &mut Inserts<'_>,
     Key { ts, pid, seq }: Key,
     value: &IndexValue,
 ) -> rusqlite::Result<()> {
     match value {
-        IndexValue::String { normalized, exact } => conn
-            .prepare_cached(
-                "INSERT INTO ix_string (ts, pid, seq, norm, exact) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
+        IndexValue::String { normalized, exact } => inserts
+            .statement(Table::String)?
             .execute(params![ts, pid, seq, normalized, exact]),
         IndexValue::Token {
             system,
@@ -329,11 +475,9 @@ fn insert_value(
         } => {
             let text_norm = text.as_deref().map(normalize_string);
             let types = of_type_column(of_type);
-            conn.prepare_cached(
-                "INSERT INTO ix_token (ts, pid, seq, system, code, text_norm, of_type)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![ts, pid, seq, system, code, text_norm, types])
+            inserts
+                .statement(Table::Token)?
+                .execute(params![ts, pid, seq, system, code, text_norm, types])
         }
         IndexValue::Reference {
             reference,
@@ -341,15 +485,13 @@ fn insert_value(
             id,
             identifier,
         } => {
-            let (ident_system, ident_value) = identifier.clone().unwrap_or((None, None));
+            let (ident_system, ident_value) = identifier
+                .as_ref()
+                .map_or((None, None), |(s, v)| (s.as_deref(), v.as_deref()));
             let reference = reference
                 .as_deref()
                 .filter(|r| !is_plain_reference(r, resource_type.as_deref(), id.as_deref()));
-            conn.prepare_cached(
-                "INSERT INTO ix_reference (ts, pid, seq, reference, target_type, target_id,
-                 ident_system, ident_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
+            inserts.statement(Table::Reference)?.execute(params![
                 ts,
                 pid,
                 seq,
@@ -360,15 +502,11 @@ fn insert_value(
                 ident_value
             ])
         }
-        IndexValue::Date { start, end } => conn
-            .prepare_cached(
-                "INSERT INTO ix_date (ts, pid, seq, start, end) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
+        IndexValue::Date { start, end } => inserts
+            .statement(Table::Date)?
             .execute(params![ts, pid, seq, start, end]),
-        IndexValue::Number { value, .. } => conn
-            .prepare_cached(
-                "INSERT INTO ix_quantity (ts, pid, seq, lo, hi) VALUES (?1, ?2, ?3, ?4, ?4)",
-            )?
+        IndexValue::Number { value, .. } => inserts
+            .statement(Table::Number)?
             .execute(params![ts, pid, seq, value]),
         IndexValue::Quantity {
             value,
@@ -379,20 +517,27 @@ fn insert_value(
             unit,
         } => {
             let (lo, hi) = value.map_or((*low, *high), |v| (v, v));
-            conn.prepare_cached(
-                "INSERT INTO ix_quantity (ts, pid, seq, lo, hi, system, code, unit)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![ts, pid, seq, lo, hi, system, code, unit])
+            inserts
+                .statement(Table::Quantity)?
+                .execute(params![ts, pid, seq, lo, hi, system, code, unit])
         }
-        IndexValue::Uri(uri) => conn
-            .prepare_cached("INSERT INTO ix_uri (ts, pid, seq, uri) VALUES (?1, ?2, ?3, ?4)")?
+        IndexValue::Uri(uri) => inserts
+            .statement(Table::Uri)?
             .execute(params![ts, pid, seq, uri]),
-        IndexValue::Composite(parts) => {
-            crate::composite_index::insert(conn, ts, pid, seq, parts).map(|()| 0)
+        IndexValue::Position {
+            latitude,
+            longitude,
+        } => {
+            let [x, y, z] = unit_vector(*latitude, *longitude);
+            inserts
+                .statement(Table::Position)?
+                .execute(params![ts, pid, seq, latitude, longitude, x, y, z])
         }
-        // Full text is written by `fulltext_index`; `near` is not searchable here.
-        IndexValue::Text(_) | IndexValue::Position { .. } => Ok(0),
+        IndexValue::Composite(parts) => {
+            crate::composite_index::insert(inserts.conn, ts, pid, seq, parts).map(|()| 0)
+        }
+        // Full text is written by `fulltext_index`.
+        IndexValue::Text(_) => Ok(0),
     }
     .map(|_| ())
 }
@@ -487,11 +632,12 @@ mod tests {
                 "name": [{"family": "Doe"}], "birthDate": "1970"}),
             &ResourceId::parse("x").expect("id"),
         );
-        let ts = 1_764_000_000_123_456;
-        let early = with_last_updated(extract_prepared(ty, &resource).expect("extract"), ts);
-        let late = extract_body(ty, &resource.finish(7, Instant(ts))).expect("extract");
-        assert!(late.iter().any(|(def, _)| def.code == LAST_UPDATED));
-        assert_eq!(by_code(early), by_code(late));
+        for ts in [1_764_000_000_123_456, 1_764_000_000_999_999, 1_000, 999] {
+            let early = with_last_updated(extract_prepared(ty, &resource).expect("extract"), ts);
+            let late = extract_body(ty, &resource.finish(7, Instant(ts))).expect("extract");
+            assert!(late.iter().any(|(def, _)| def.code == LAST_UPDATED));
+            assert_eq!(by_code(early), by_code(late), "at {ts}");
+        }
     }
 
     #[test]
@@ -577,6 +723,45 @@ mod tests {
         assert!(!is_single_valued(&conn, "Observation", def("code")).expect("code"));
         assert!(is_single_valued(&conn, "Observation", def("status")).expect("status"));
         assert!(!is_single_valued(&conn, "Observation", def("subject")).expect("not tracked"));
+    }
+
+    #[tokio::test]
+    async fn stores_from_before_the_position_table_get_it_filled() {
+        use crate::SqliteSearch;
+        use hearth_interface::search::{Criterion, SearchEngine, SearchQuery, SearchScope};
+        use hearth_interface::store::{Precondition, ResourceStore, Write};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let location = ResourceType::parse("Location").expect("type");
+        {
+            let store = crate::SqliteStore::open(dir.path()).expect("open");
+            for (id, latitude) in [("here", 10.0), ("far", 40.0)] {
+                let write = Write::upsert(
+                    location,
+                    ResourceId::parse(id).expect("id"),
+                    json!({"resourceType": "Location",
+                        "position": {"latitude": latitude, "longitude": 20.0}}),
+                    Precondition::None,
+                );
+                store.write(write).await.expect("write");
+            }
+        }
+        let conn = Connection::open(dir.path().join(crate::store::DATABASE_FILE)).expect("db");
+        conn.execute_batch("DROP TABLE ix_position").expect("drop");
+        drop(conn);
+        let search = SqliteSearch::new(crate::SqliteStore::open(dir.path()).expect("reopen"));
+        let query = SearchQuery {
+            criteria: vec![Criterion::parse("near", "10.01|20|5|km")],
+            count: 10,
+            cursor: None,
+            total: Default::default(),
+            sort: Vec::new(),
+        };
+        let page = search
+            .search(&SearchScope::Type(location), &query)
+            .await
+            .expect("search");
+        let ids: Vec<&str> = page.matches.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["here"]);
     }
 
     #[test]

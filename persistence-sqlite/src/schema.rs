@@ -51,6 +51,7 @@ pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
     conn.execute_batch(crate::indexing::SCHEMA)?;
     crate::indexing::migrate_multi(conn)?;
+    crate::indexing::migrate_positions(conn)?;
     conn.execute_batch(crate::composite_index::SCHEMA)?;
     conn.execute_batch(crate::fulltext_index::SCHEMA)?;
     conn.execute_batch(crate::rebuild::SCHEMA)

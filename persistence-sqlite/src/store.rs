@@ -159,6 +159,10 @@ impl SqliteStore {
                 tx.commit().map_err(db_error)?;
                 Ok(value)
             };
+            if !writes.iter().any(|w| needs_extraction(w, index)) {
+                // Nothing to extract (an import extracted on its parser threads).
+                return locked(&mut writes.into_iter().map(|w| prepare_write(w, index)));
+            }
             if writes.len() < PIPELINE_MIN {
                 // Extract before taking the lock: concurrent writers overlap here.
                 let prepared: Vec<_> = writes
@@ -206,6 +210,11 @@ const PIPELINE_MIN: usize = 32;
 
 /// How many extracted writes may wait for the writer.
 const PIPELINE_DEPTH: usize = 256;
+
+/// Whether [`prepare_write`] has index values to extract for `write`.
+fn needs_extraction(write: &Write, index: bool) -> bool {
+    index && matches!(&write.action, WriteAction::Upsert(resource) if !resource.has_index())
+}
 
 /// Extracts the index values of `write`'s resource, unless the index is deferred.
 fn prepare_write(mut write: Write, index: bool) -> Result<PreparedWrite> {

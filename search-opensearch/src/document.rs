@@ -275,6 +275,7 @@ struct Fields {
     uris: Vec<String>,
     nested: Vec<Value>,
     words: Vec<String>,
+    points: Vec<Value>,
     kind: Option<&'static str>,
 }
 
@@ -342,7 +343,13 @@ impl Fields {
                 self.kind = Some("text");
                 self.words.extend(words(text));
             }
-            IndexValue::Position { .. } => {}
+            IndexValue::Position {
+                latitude,
+                longitude,
+            } => {
+                self.kind = Some("position");
+                self.points.push(json!({"lat": latitude, "lon": longitude}));
+            }
         }
     }
 
@@ -353,6 +360,7 @@ impl Fields {
             "reference" => json!({"k": self.keys, "ident": self.idents}),
             "uri" => json!({"v": self.uris}),
             "text" => json!({"w": self.words}),
+            "position" => json!({"g": self.points}),
             _ => Value::Array(self.nested),
         })
     }

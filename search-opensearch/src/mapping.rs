@@ -67,7 +67,7 @@ fn keyword() -> Value {
 }
 
 /// The mapping of one parameter's object under `p`, or `None` for parameters no engine
-/// searches (special parameters other than `_text` and `_content`).
+/// searches.
 pub fn param_mapping(def: &SearchParamDef) -> Option<Value> {
     if fulltext_column(&def.code).is_some() {
         return Some(json!({"properties": {"w": keyword()}}));
@@ -125,7 +125,9 @@ fn kind_mapping(kind: SearchParamType) -> Option<Value> {
                 "system": keyword, "code": keyword, "unit": keyword
             }})
         }
-        SearchParamType::Composite | SearchParamType::Special => return None,
+        // `near`, the one special parameter with values: positions.
+        SearchParamType::Special => json!({"properties": {"g": {"type": "geo_point"}}}),
+        SearchParamType::Composite => return None,
     };
     Some(mapping)
 }

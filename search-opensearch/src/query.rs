@@ -207,6 +207,12 @@ fn value_query(path: &str, query: &ValueQuery) -> Value {
                 .collect();
             nested(path, json!({"bool": {"filter": all}}))
         }
+        // Arc distance on the Earth's mean radius, as `hearth_interface::geo` measures.
+        ValueQuery::Near(near) => json!({"geo_distance": {
+            "distance": format!("{}km", near.distance_km),
+            "distance_type": "arc",
+            format!("{path}.g"): {"lat": near.latitude, "lon": near.longitude},
+        }}),
         // Key lookups, answered above.
         ValueQuery::OfType { .. } | ValueQuery::Reference(_) => json!({"match_none": {}}),
     }

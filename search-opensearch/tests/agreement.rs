@@ -446,6 +446,16 @@ fn value_forms(def: &SearchParamDef, value: &IndexValue) -> Vec<(String, String)
                 out.push((k(""), esc(&format!("{a} {b}"), false)));
             }
         }
+        IndexValue::Position {
+            latitude,
+            longitude,
+        } => {
+            out.push((k(""), format!("{latitude}|{longitude}|0.001|km")));
+            // About 11 km north: not within 5 km, within 20 km (20,000 m).
+            let north = (latitude + 0.1).min(90.0);
+            out.push((k(""), format!("{north}|{longitude}|5")));
+            out.push((k(""), format!("{north}|{longitude}|20000|m")));
+        }
         IndexValue::Uri(uri) if short(uri) => {
             out.push((k(""), esc(uri, false)));
             let half: String = uri.chars().take(uri.chars().count() / 2).collect();

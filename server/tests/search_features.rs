@@ -1,5 +1,5 @@
-//! Issue 6: `_sort`, `previous` links, composite parameters, `_text`/`_content` and `_list`
-//! over HTTP.
+//! Issue 6: `_sort`, `previous` links, composite parameters, `_text`/`_content`, `_list`
+//! and `near` over HTTP.
 
 mod support;
 
@@ -341,5 +341,113 @@ async fn capability_statement_lists_the_new_parameters() {
         ("_list", "special"),
     ] {
         assert!(params.contains(&expected), "{expected:?} in {params:?}");
+    }
+    let location = cs["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Location")
+        .unwrap();
+    assert!(
+        location["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "near" && p["type"] == "special")
+    );
+}
+
+#[tokio::test]
+async fn near_finds_positions_within_a_distance() {
+    let server = TestServer::start().await;
+    for (id, position) in [
+        ("paris", Some((48.8566, 2.3522))),
+        ("versailles", Some((48.8049, 2.1204))),
+        ("london", Some((51.5074, -0.1278))),
+        ("sydney", Some((-33.8688, 151.2093))),
+        ("nowhere", None),
+    ] {
+        let mut location = json!({"resourceType": "Location", "id": id, "name": id});
+        if let Some((latitude, longitude)) = position {
+            location["position"] = json!({"latitude": latitude, "longitude": longitude});
+        }
+        put(&server, location).await;
+    }
+    for (id, location) in [("near-paris", "versailles"), ("far", "london")] {
+        put(
+            &server,
+            json!({"resourceType": "PractitionerRole", "id": id,
+            "location": [{"reference": format!("Location/{location}")}]}),
+        )
+        .await;
+    }
+    let sorted = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+    // Versailles is 17.4 km from Paris, London 343.5 km.
+    for (query, expected) in [
+        (
+            "Location?near=48.8566|2.3522|20|km",
+            vec!["paris", "versailles"],
+        ),
+        ("Location?near=48.8566|2.3522|10", vec!["paris"]),
+        (
+            "Location?near=48.8566|2.3522|344|km",
+            vec!["london", "paris", "versailles"],
+        ),
+        (
+            "Location?near=48.8566|2.3522|343|km",
+            vec!["paris", "versailles"],
+        ),
+        (
+            "Location?near=48.8566|2.3522|200|[mi_i]",
+            vec!["paris", "versailles"],
+        ),
+        ("Location?near=48.8566|2.3522|15000|m", vec!["paris"]),
+        ("Location?near=48.8566|2.3522", vec!["paris"]),
+        (
+            "Location?near=48.8566|2.3522|20|km,-33.87|151.21|5|km",
+            vec!["paris", "sydney", "versailles"],
+        ),
+        (
+            "Location?near=48.8566|2.3522|400&near=51.5|-0.12|20",
+            vec!["london"],
+        ),
+        ("Location?near:missing=true", vec!["nowhere"]),
+        (
+            "PractitionerRole?location.near=48.8566|2.3522|20|km",
+            vec!["near-paris"],
+        ),
+    ] {
+        let bundle = search(
+            &server,
+            &query
+                .replace('|', "%7C")
+                .replace('[', "%5B")
+                .replace(']', "%5D"),
+        )
+        .await;
+        assert_eq!(sorted(matches(&bundle)), expected, "{query}");
+    }
+    let paris = search(
+        &server,
+        "Location?near=48.8566%7C2.3522%7C20%7Ckm&_total=accurate",
+    )
+    .await;
+    assert_eq!(paris["total"], 2);
+    // A move is searched where it moved to.
+    put(
+        &server,
+        json!({"resourceType": "Location", "id": "paris", "name": "moved",
+        "position": {"latitude": -33.87, "longitude": 151.2}}),
+    )
+    .await;
+    let bundle = search(&server, "Location?near=48.8566%7C2.3522%7C20%7Ckm").await;
+    assert_eq!(matches(&bundle), ["versailles"]);
+    for bad in ["91%7C0", "1%7C2%7C3%7Cfurlong", "x%7C2", "1%7C2%7C-1"] {
+        let (status, outcome) = server.get(&format!("Location?near={bad}")).await;
+        assert_eq!(status, 400, "{bad}: {outcome}");
+        assert_outcome(&outcome, "near");
     }
 }

@@ -20,17 +20,18 @@
 //! - composite: `part$part…`, each part with its component's type semantics, matched
 //!   by one item of the base expression;
 //! - `_text` and `_content`: word-prefix searches over the narrative and over all string
-//!   content ([`crate::fulltext`]).
+//!   content ([`crate::fulltext`]);
+//! - `near` (the one special parameter): positions within a distance ([`crate::geo`]).
 //!
 //! Scopes ([`plan`]): one type, several or all types, and the Patient compartment (the
 //! target type's compartment parameters, ORed, must reference the patient; the Patient
 //! itself belongs to its own compartment).
 //!
 //! Chains, `_has` and `_include` are resolved by the router before an engine is asked.
-//! Special parameters (`near`, …) are rejected as not supported yet.
 
 use crate::compartment;
 use crate::fulltext::{CONTENT, TEXT, query_words};
+use crate::geo::NearQuery;
 use crate::id::{all_resource_types, truncate_for_message};
 use crate::index::{normalize_string, parse_date_range, parse_decimal_range};
 use crate::search::{Criterion, SearchScope, SupportedParam};
@@ -170,10 +171,13 @@ pub struct Filter {
 /// Whether a parameter is one the engines can search.
 pub fn is_searchable(def: &SearchParamDef) -> bool {
     let has_values = def.expression.is_some() || fulltext_column(&def.code).is_some();
-    def.kind != SearchParamType::Special
+    (def.kind != SearchParamType::Special || def.code == NEAR)
         && has_values
         && !UNSUPPORTED_PARAMS.contains(&def.code.as_str())
 }
+
+/// The one special parameter of R4 with values: Location's `near` ([`crate::geo`]).
+pub const NEAR: &str = "near";
 
 /// Resolves and parses every criterion; the first bad one fails the search.
 pub fn compile(resource_type: ResourceType, criteria: &[Criterion]) -> Result<Vec<Filter>> {
@@ -318,6 +322,15 @@ fn parse_value(def: &SearchParamDef, modifier: Option<&str>, value: &str) -> Res
         (SearchParamType::Number, None) => parse_number(name, value),
         (SearchParamType::Quantity, None) => parse_quantity(name, value),
         (SearchParamType::Composite, None) => parse_composite(def, value),
+        (SearchParamType::Special, None) if name == NEAR => NearQuery::parse(value)
+            .map(ValueQuery::Near)
+            .map_err(|reason| {
+                bad_value(
+                    name,
+                    value,
+                    &format!("latitude|longitude|distance|units ({reason})"),
+                )
+            }),
         (kind, modifier) => Err(unsupported_modifier(name, kind, modifier)),
     }
 }
@@ -632,6 +645,8 @@ pub enum ValueQuery {
     },
     /// A composite value: one query per component, all matched by one item.
     Composite(Vec<ValueQuery>),
+    /// `near`: a position within a distance of a centre.
+    Near(NearQuery),
 }
 
 /// How a string parameter is compared.
@@ -940,7 +955,10 @@ mod tests {
                 "a$1",
                 "':exact'",
             ),
-            ("Location", "near", "1|2", "not supported yet"),
+            ("Location", "near", "1", "latitude|longitude|distance|units"),
+            ("Location", "near", "95|2", "latitude 95"),
+            ("Location", "near", "1|2|3|furlong", "'furlong'"),
+            ("Location", "near:exact", "1|2", "':exact'"),
             ("Patient", "family:below", "x", "':below'"),
             ("Patient", "birthdate:exact", "2020", "':exact'"),
             ("Patient", "gender:in", "x", "':in'"),
@@ -954,6 +972,25 @@ mod tests {
         }
         let err = condition("Patient", "nope", "x").expect_err("unknown");
         assert_eq!(err.expression(), Some("nope"));
+    }
+
+    #[test]
+    fn near_values_are_a_centre_and_a_distance() {
+        let Ok(Condition::AnyOf(queries)) = condition("Location", "near", "42.2|-83.7|5|km,1|2")
+        else {
+            panic!("near condition expected");
+        };
+        assert_eq!(
+            queries,
+            [
+                ValueQuery::Near(NearQuery::parse("42.2|-83.7|5").expect("near")),
+                ValueQuery::Near(NearQuery::parse("1|2").expect("near")),
+            ]
+        );
+        assert_eq!(
+            condition("Location", "near:missing", "true").expect("missing"),
+            Condition::Missing(true)
+        );
     }
 
     fn day_ms(s: &str) -> i64 {

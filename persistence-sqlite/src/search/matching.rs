@@ -76,6 +76,13 @@ pub(super) fn value_matches(query: &ValueQuery, value: &IndexValue) -> bool {
             unit_matches(wanted, system.as_deref(), code.as_deref(), unit.as_deref())
                 && number_matches(*prefix, number, target)
         }
+        (
+            ValueQuery::Near(near),
+            IndexValue::Position {
+                latitude,
+                longitude,
+            },
+        ) => near.contains(*latitude, *longitude),
         (ValueQuery::Composite(parts), IndexValue::Composite(values)) => {
             parts.len() == values.len()
                 && parts

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::indexing::SHORT_DATE_MS;
+use hearth_interface::geo::{NearQuery, unit_vector};
 
 // ---------------------------------------------------------------------------
 // SQL: the conditions above as predicates on `current c` over the index tables (see the
@@ -49,8 +50,8 @@ pub(super) fn table_for(kind: SearchParamType) -> &'static str {
         SearchParamType::Number | SearchParamType::Quantity => "ix_quantity",
         SearchParamType::Uri => "ix_uri",
         SearchParamType::Composite => crate::composite_index::TABLE,
-        // Not searchable: rejected when compiled.
-        SearchParamType::Special => "ix_uri",
+        // `near`, the one special parameter with values.
+        SearchParamType::Special => "ix_position",
     }
 }
 
@@ -314,7 +315,24 @@ pub(super) fn value_sql(query: &ValueQuery, b: &mut Binder) -> String {
             number_sql(*prefix, number, b)
         ),
         ValueQuery::Composite(parts) => composite_sql(parts, b),
+        ValueQuery::Near(near) => near_sql(near, b),
     }
+}
+
+/// A position within `near`'s circle: in its latitude band (read by index; widened by a
+/// hair so that rounding cannot drop a position on the edge), then the exact test of
+/// `NearQuery::contains` on the unit-sphere point.
+fn near_sql(near: &NearQuery, b: &mut Binder) -> String {
+    const EDGE: f64 = 1e-9;
+    let (south, north) = near.latitude_band();
+    let [cx, cy, cz] = unit_vector(near.latitude, near.longitude);
+    let (south, north) = (b.real(south - EDGE), b.real(north + EDGE));
+    let (cx, cy, cz) = (b.real(cx), b.real(cy), b.real(cz));
+    let chord = b.real(near.max_chord_squared());
+    format!(
+        "x.lat >= {south} AND x.lat <= {north} AND \
+         (x.x - {cx}) * (x.x - {cx}) + (x.y - {cy}) * (x.y - {cy}) + (x.z - {cz}) * (x.z - {cz}) <= {chord}"
+    )
 }
 
 /// `column` starts with `prefix`: a range on the index (SQLite compares text bytewise,
