@@ -62,6 +62,7 @@ enum Scenario {
 
 #[tokio::main]
 async fn main() {
+    hearth::memory::without_transparent_huge_pages();
     let cli = Cli::parse();
     let (name, result) = match cli.scenario {
         Scenario::Import(args) => ("import", import::run(args).await),

@@ -4,9 +4,10 @@
 //! - `_text` indexes the narrative: `text.div` with its tags removed and the common
 //!   entities decoded.
 //! - `_content` indexes all string content: every string value of the resource, except
-//!   `text.div` (its narrative text is used instead), the values of `system`, `url`,
-//!   `profile` and `reference` elements (names of code systems, profiles and targets, not
-//!   content) and `meta.versionId`/`meta.lastUpdated` (set by the server).
+//!   `text.div` (its narrative text is used instead), the values of `id`, `system`, `url`,
+//!   `profile` and `reference` elements (names of resources, elements, code systems,
+//!   profiles and targets, not content) and `meta.versionId`/`meta.lastUpdated` (set by the
+//!   server).
 //!
 //! A query value matches when each of its words ([`query_words`]) starts a word of the
 //! text, ignoring case and accents (`heart fail` matches "Heart failure"). Words are runs
@@ -23,7 +24,8 @@ pub const TEXT: &str = "_text";
 pub const CONTENT: &str = "_content";
 
 /// Elements whose string values `_content` leaves out.
-const NOT_CONTENT: [&str; 6] = [
+const NOT_CONTENT: [&str; 7] = [
+    "id",
     "system",
     "url",
     "profile",
@@ -119,8 +121,14 @@ pub fn query_words(value: &str) -> Vec<String> {
 /// sorted, separated by spaces; `None` when it has no word. Matching ([`matches`]) gives
 /// the same answers on it as on `text`, and it is about half the words to index.
 pub fn index_words(text: &str) -> Option<String> {
-    let words: std::collections::BTreeSet<String> = query_words(text).into_iter().collect();
-    (!words.is_empty()).then(|| words.into_iter().collect::<Vec<_>>().join(" "))
+    let normalized = normalize_string(text);
+    let mut words: Vec<&str> = normalized
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// Whether `text` matches the query `words` (each starts some word of the text): the
@@ -157,8 +165,8 @@ mod tests {
 
     #[test]
     fn content_is_every_string_but_names_of_things() {
-        let resource = json!({"resourceType": "Observation",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+        let resource = json!({"resourceType": "Observation", "id": "f001",
+            "code": {"coding": [{"id": "c1", "system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
             "subject": {"reference": "Patient/1", "display": "Ann"},
             "meta": {"profile": ["http://x/p"]},
             "valueQuantity": {"value": 5},
@@ -173,7 +181,7 @@ mod tests {
         ] {
             assert!(text.contains(present), "{present} in {text}");
         }
-        for absent in ["loinc", "Patient/1", "http://x/p", "<div>"] {
+        for absent in ["loinc", "Patient/1", "http://x/p", "<div>", "f001", "c1"] {
             assert!(!text.contains(absent), "{absent} in {text}");
         }
     }

@@ -362,9 +362,10 @@ pub(crate) fn insert(
     Ok(())
 }
 
-/// The index tables rows are inserted into one statement each.
+/// The inserts of index rows, one statement each: the typed tables, the composite rows
+/// of each part type (see `composite_index`) and the multi-value marks.
 #[derive(Clone, Copy)]
-enum Table {
+pub(crate) enum Table {
     String,
     Token,
     Reference,
@@ -374,10 +375,17 @@ enum Table {
     Uri,
     Position,
     Multi,
+    CompositeString,
+    CompositeToken,
+    CompositeReference,
+    CompositeDate,
+    CompositeNumber,
+    CompositeQuantity,
+    CompositeUri,
 }
 
 impl Table {
-    const COUNT: usize = 9;
+    const COUNT: usize = 16;
 
     fn insert_sql(self) -> &'static str {
         match self {
@@ -408,6 +416,13 @@ impl Table {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
             }
             Table::Multi => "INSERT OR IGNORE INTO ix_multi (ts, pid) VALUES (?1, ?2)",
+            Table::CompositeString => crate::composite_index::INSERT_STRING,
+            Table::CompositeToken => crate::composite_index::INSERT_TOKEN,
+            Table::CompositeReference => crate::composite_index::INSERT_REFERENCE,
+            Table::CompositeDate => crate::composite_index::INSERT_DATE,
+            Table::CompositeNumber => crate::composite_index::INSERT_NUMBER,
+            Table::CompositeQuantity => crate::composite_index::INSERT_QUANTITY,
+            Table::CompositeUri => crate::composite_index::INSERT_URI,
         }
     }
 }
@@ -415,20 +430,20 @@ impl Table {
 /// The insert statements of the index tables for the rows of one version, each taken
 /// from the connection's cache once rather than once per row (the cache looks statements
 /// up by their text, which cost about a tenth of an indexed import).
-struct Inserts<'c> {
+pub(crate) struct Inserts<'c> {
     conn: &'c Connection,
     statements: [Option<CachedStatement<'c>>; Table::COUNT],
 }
 
 impl<'c> Inserts<'c> {
-    fn new(conn: &'c Connection) -> Self {
+    pub(crate) fn new(conn: &'c Connection) -> Self {
         Self {
             conn,
             statements: Default::default(),
         }
     }
 
-    fn statement(&mut self, table: Table) -> rusqlite::Result<&mut CachedStatement<'c>> {
+    pub(crate) fn statement(&mut self, table: Table) -> rusqlite::Result<&mut CachedStatement<'c>> {
         let slot = &mut self.statements[table as usize];
         let statement = match slot.take() {
             Some(statement) => statement,
@@ -534,7 +549,7 @@ fn insert_value(
                 .execute(params![ts, pid, seq, latitude, longitude, x, y, z])
         }
         IndexValue::Composite(parts) => {
-            crate::composite_index::insert(inserts.conn, ts, pid, seq, parts).map(|()| 0)
+            crate::composite_index::insert(inserts, ts, pid, seq, parts).map(|()| 0)
         }
         // Full text is written by `fulltext_index`.
         IndexValue::Text(_) => Ok(0),

@@ -9,6 +9,7 @@ pub mod import;
 pub mod indexing_store;
 pub mod init_aws;
 pub mod lambda;
+pub mod memory;
 pub mod reindex;
 pub mod serve;
 pub mod stream_indexer;

@@ -11,29 +11,9 @@ use hearth::cli::{Cli, Command};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> ExitCode {
-    without_transparent_huge_pages();
-    match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime.block_on(run()),
-        Err(e) => {
-            eprintln!("hearth: cannot start the async runtime: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Turns transparent huge pages off for this process. mimalloc gives freed memory back to
-/// the system after a short delay; where huge pages are always on, reusing it faults in
-/// and clears 2 MiB at a time, which measured a quarter of the import's CPU time (the
-/// kernel's `clear_page`) and made it 13% slower. Best effort: nothing to do elsewhere.
-fn without_transparent_huge_pages() {
-    #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
-        eprintln!("hearth: transparent huge pages stay on: {e}");
-    }
-}
-
-async fn run() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
+    hearth::memory::without_transparent_huge_pages();
     if hearth::lambda::is_lambda() {
         hearth::telemetry::init(true);
         return hearth::lambda::run().await;
