@@ -39,12 +39,14 @@
 //! text of other references small.
 
 use hearth_interface::geo::unit_vector;
-use hearth_interface::index::{IndexValue, extract_all, normalize_string};
+use hearth_interface::index::{IndexValue, extract_all};
 use hearth_interface::instant::Instant;
 use hearth_interface::prepared::PreparedResource;
 use hearth_interface::search_params::{SearchParamDef, SearchParamRegistry, SearchParamType};
 use hearth_interface::{Error, ResourceType, Result};
-use rusqlite::{CachedStatement, Connection, params};
+use rusqlite::{Connection, params};
+
+use crate::inserts::{Inserts, Table, with_columns};
 use serde_json::Value;
 
 pub(crate) const SCHEMA: &str = "
@@ -350,8 +352,7 @@ pub(crate) fn insert(
         let pid = param_id(ty, &def.code);
         if values.len() > 1 && tracks_multi(def.kind) {
             inserts
-                .statement(Table::Multi)
-                .and_then(|s| s.execute(params![ts, pid]))
+                .insert(Table::Multi, &[&ts, &pid], &[])
                 .map_err(db_error)?;
         }
         for value in values {
@@ -360,97 +361,6 @@ pub(crate) fn insert(
         }
     }
     Ok(())
-}
-
-/// The inserts of index rows, one statement each: the typed tables, the composite rows
-/// of each part type (see `composite_index`) and the multi-value marks.
-#[derive(Clone, Copy)]
-pub(crate) enum Table {
-    String,
-    Token,
-    Reference,
-    Date,
-    Number,
-    Quantity,
-    Uri,
-    Position,
-    Multi,
-    CompositeString,
-    CompositeToken,
-    CompositeReference,
-    CompositeDate,
-    CompositeNumber,
-    CompositeQuantity,
-    CompositeUri,
-}
-
-impl Table {
-    const COUNT: usize = 16;
-
-    fn insert_sql(self) -> &'static str {
-        match self {
-            Table::String => {
-                "INSERT INTO ix_string (ts, pid, seq, norm, exact) VALUES (?1, ?2, ?3, ?4, ?5)"
-            }
-            Table::Token => {
-                "INSERT INTO ix_token (ts, pid, seq, system, code, text_norm, of_type)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-            }
-            Table::Reference => {
-                "INSERT INTO ix_reference (ts, pid, seq, reference, target_type, target_id,
-                 ident_system, ident_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-            }
-            Table::Date => {
-                "INSERT INTO ix_date (ts, pid, seq, start, end) VALUES (?1, ?2, ?3, ?4, ?5)"
-            }
-            Table::Number => {
-                "INSERT INTO ix_quantity (ts, pid, seq, lo, hi) VALUES (?1, ?2, ?3, ?4, ?4)"
-            }
-            Table::Quantity => {
-                "INSERT INTO ix_quantity (ts, pid, seq, lo, hi, system, code, unit)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-            }
-            Table::Uri => "INSERT INTO ix_uri (ts, pid, seq, uri) VALUES (?1, ?2, ?3, ?4)",
-            Table::Position => {
-                "INSERT INTO ix_position (ts, pid, seq, lat, lon, x, y, z)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-            }
-            Table::Multi => "INSERT OR IGNORE INTO ix_multi (ts, pid) VALUES (?1, ?2)",
-            Table::CompositeString => crate::composite_index::INSERT_STRING,
-            Table::CompositeToken => crate::composite_index::INSERT_TOKEN,
-            Table::CompositeReference => crate::composite_index::INSERT_REFERENCE,
-            Table::CompositeDate => crate::composite_index::INSERT_DATE,
-            Table::CompositeNumber => crate::composite_index::INSERT_NUMBER,
-            Table::CompositeQuantity => crate::composite_index::INSERT_QUANTITY,
-            Table::CompositeUri => crate::composite_index::INSERT_URI,
-        }
-    }
-}
-
-/// The insert statements of the index tables for the rows of one version, each taken
-/// from the connection's cache once rather than once per row (the cache looks statements
-/// up by their text, which cost about a tenth of an indexed import).
-pub(crate) struct Inserts<'c> {
-    conn: &'c Connection,
-    statements: [Option<CachedStatement<'c>>; Table::COUNT],
-}
-
-impl<'c> Inserts<'c> {
-    pub(crate) fn new(conn: &'c Connection) -> Self {
-        Self {
-            conn,
-            statements: Default::default(),
-        }
-    }
-
-    pub(crate) fn statement(&mut self, table: Table) -> rusqlite::Result<&mut CachedStatement<'c>> {
-        let slot = &mut self.statements[table as usize];
-        let statement = match slot.take() {
-            Some(statement) => statement,
-            None => self.conn.prepare_cached(table.insert_sql())?,
-        };
-        Ok(slot.insert(statement))
-    }
 }
 
 /// The id of parameter `code` of `resource_type` in the index tables: a 32-bit FNV-1a hash
@@ -479,88 +389,36 @@ fn insert_value(
     value: &IndexValue,
 ) -> rusqlite::Result<()> {
     match value {
-        IndexValue::String { normalized, exact } => inserts
-            .statement(Table::String)?
-            .execute(params![ts, pid, seq, normalized, exact]),
-        IndexValue::Token {
-            system,
-            code,
-            text,
-            of_type,
-        } => {
-            let text_norm = text.as_deref().map(normalize_string);
-            let types = of_type_column(of_type);
-            inserts
-                .statement(Table::Token)?
-                .execute(params![ts, pid, seq, system, code, text_norm, types])
-        }
-        IndexValue::Reference {
-            reference,
-            resource_type,
-            id,
-            identifier,
-        } => {
-            let (ident_system, ident_value) = identifier
-                .as_ref()
-                .map_or((None, None), |(s, v)| (s.as_deref(), v.as_deref()));
-            let reference = reference
-                .as_deref()
-                .filter(|r| !is_plain_reference(r, resource_type.as_deref(), id.as_deref()));
-            inserts.statement(Table::Reference)?.execute(params![
-                ts,
-                pid,
-                seq,
-                reference,
-                resource_type,
-                id,
-                ident_system,
-                ident_value
-            ])
-        }
-        IndexValue::Date { start, end } => inserts
-            .statement(Table::Date)?
-            .execute(params![ts, pid, seq, start, end]),
-        IndexValue::Number { value, .. } => inserts
-            .statement(Table::Number)?
-            .execute(params![ts, pid, seq, value]),
-        IndexValue::Quantity {
-            value,
-            low,
-            high,
-            system,
-            code,
-            unit,
-        } => {
-            let (lo, hi) = value.map_or((*low, *high), |v| (v, v));
-            inserts
-                .statement(Table::Quantity)?
-                .execute(params![ts, pid, seq, lo, hi, system, code, unit])
-        }
-        IndexValue::Uri(uri) => inserts
-            .statement(Table::Uri)?
-            .execute(params![ts, pid, seq, uri]),
         IndexValue::Position {
             latitude,
             longitude,
         } => {
             let [x, y, z] = unit_vector(*latitude, *longitude);
-            inserts
-                .statement(Table::Position)?
-                .execute(params![ts, pid, seq, latitude, longitude, x, y, z])
+            inserts.insert(
+                Table::Position,
+                &[&ts, &pid, &seq],
+                &[latitude, longitude, &x, &y, &z],
+            )
         }
         IndexValue::Composite(parts) => {
-            crate::composite_index::insert(inserts, ts, pid, seq, parts).map(|()| 0)
+            crate::composite_index::insert(inserts, ts, pid, seq, parts)
         }
-        // Full text is written by `fulltext_index`.
-        IndexValue::Text(_) => Ok(0),
+        // Full text is written by `fulltext_index`; the rest by kind.
+        _ => with_columns(value, true, |kind, values| {
+            inserts.insert(Table::Value(kind), &[&ts, &pid, &seq], values)
+        })
+        .unwrap_or(Ok(())),
     }
-    .map(|_| ())
 }
 
 /// Whether `reference` is exactly `Type/id` for its extracted type and id, and parses
 /// back to them as a search value would: such references are stored without their text
 /// (`reference` NULL), since a search for that text matches them by type and id.
-fn is_plain_reference(reference: &str, resource_type: Option<&str>, id: Option<&str>) -> bool {
+pub(crate) fn is_plain_reference(
+    reference: &str,
+    resource_type: Option<&str>,
+    id: Option<&str>,
+) -> bool {
     let (Some(ty), Some(id)) = (resource_type, id) else {
         return false;
     };

@@ -31,6 +31,7 @@ mod clock;
 mod composite_index;
 mod fulltext_index;
 mod indexing;
+mod inserts;
 pub mod jobs;
 mod rebuild;
 mod schema;
