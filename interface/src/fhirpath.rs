@@ -87,6 +87,18 @@ impl Expression {
         })
     }
 
+    /// The expression as evaluated on resources of type `resource_type` only: the branches
+    /// of its unions that select a path of another resource type (`Condition.code` in
+    /// `Condition.code | Observation.code`, for an Observation) are dropped, since they
+    /// select nothing there. Most R4 search parameters shared by several types are such
+    /// unions, and a type keeps about a third of their branches.
+    pub fn for_resource_type(&self, resource_type: &str) -> Expression {
+        Expression {
+            source: self.source.clone(),
+            ast: self.ast.for_root_type(resource_type),
+        }
+    }
+
     /// The source text the expression was parsed from.
     pub fn source(&self) -> &str {
         &self.source
@@ -99,6 +111,20 @@ impl Expression {
     /// does not apply to the data yields an empty collection.
     pub fn evaluate<'a>(&'a self, resource: &'a Value) -> Vec<Node<'a>> {
         self.evaluate_with_focus(resource, Node::new(resource))
+    }
+
+    /// [`evaluate`](Self::evaluate) for a resource whose type the caller knows (its
+    /// `resourceType`), sparing a lookup per evaluation.
+    pub fn evaluate_typed<'a>(
+        &'a self,
+        resource: &'a Value,
+        resource_type: &'a str,
+    ) -> Vec<Node<'a>> {
+        let root = Root {
+            value: resource,
+            resource_type: Some(resource_type),
+        };
+        self.ast.eval(root, &[Node::new(resource)])
     }
 
     /// Evaluates the expression on `focus`, an item inside `resource` (used for the
@@ -521,6 +547,54 @@ impl Parser {
     }
 }
 
+impl Expr {
+    /// This expression, evaluated with a resource of type `ty` as its focus, without the
+    /// parts that select nothing there (see [`Expression::for_resource_type`]). Only parts
+    /// evaluated on that same focus are reduced: a function's arguments have their own.
+    fn for_root_type(&self, ty: &str) -> Expr {
+        let reduced = |e: &Expr| e.for_root_type(ty);
+        match self {
+            Expr::Identifier(name)
+                if name.starts_with(|c: char| c.is_ascii_uppercase())
+                    && !["Resource", "DomainResource", ty]
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(name)) =>
+            {
+                Expr::Empty
+            }
+            Expr::Binary(BinOp::Union, l, r) => match (reduced(l), reduced(r)) {
+                (Expr::Empty, other) | (other, Expr::Empty) => other,
+                (l, r) => binary(BinOp::Union, l, r),
+            },
+            Expr::Member(receiver, name) => match reduced(receiver) {
+                Expr::Empty => Expr::Empty,
+                receiver => Expr::Member(Box::new(receiver), name.clone()),
+            },
+            Expr::Index(receiver, i) => match reduced(receiver) {
+                Expr::Empty => Expr::Empty,
+                receiver => Expr::Index(Box::new(receiver), *i),
+            },
+            Expr::As(e, t) => match reduced(e) {
+                Expr::Empty => Expr::Empty,
+                e => Expr::As(Box::new(e), t.clone()),
+            },
+            Expr::Call(Some(receiver), function) => match reduced(receiver) {
+                Expr::Empty if function.is_empty_on_empty() => Expr::Empty,
+                receiver => Expr::Call(Some(Box::new(receiver)), function.clone()),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+impl Function {
+    /// Whether the function gives an empty collection for an empty input (`exists()`,
+    /// `empty()` give a boolean).
+    fn is_empty_on_empty(&self) -> bool {
+        !matches!(self, Function::Exists(_) | Function::Empty)
+    }
+}
+
 fn binary(op: BinOp, left: Expr, right: Expr) -> Expr {
     Expr::Binary(op, Box::new(left), Box::new(right))
 }
@@ -686,14 +760,34 @@ fn member<'a>(node: &Node<'a>, name: &str, out: &mut Vec<Node<'a>>) {
     let Value::Object(map) = node.value else {
         return;
     };
-    if let Some(value) = map.get(name) {
+    if let Some(value) = field(map, name) {
         push_flat(value, None, out);
         return;
     }
+    // A choice element's key is the name and a capitalised type: the byte after the name
+    // is tested first, which rules out most keys without comparing their text.
     for (key, value) in map {
-        if let Some(ty) = key.strip_prefix(name).and_then(choice_type) {
+        let typed = key
+            .as_bytes()
+            .get(name.len())
+            .is_some_and(u8::is_ascii_uppercase);
+        if let Some(ty) = typed
+            .then(|| key.strip_prefix(name))
+            .flatten()
+            .and_then(choice_type)
+        {
             push_flat(value, Some(ty), out);
         }
+    }
+}
+
+/// The value of `key` in `map`. serde_json's maps hash every key looked up (SipHash); most
+/// FHIR objects have a few keys, which a scan compares faster.
+pub(crate) fn field<'a>(map: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if map.len() <= 8 {
+        map.iter().find_map(|(k, v)| (k == key).then_some(v))
+    } else {
+        map.get(key)
     }
 }
 

@@ -14,6 +14,8 @@
 //! of letters and digits. Values separated by commas are ORed, repeated parameters ANDed,
 //! as for every parameter.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use crate::index::normalize_string;
@@ -110,35 +112,35 @@ fn entity(s: &str) -> (&'static str, usize) {
 /// The words of a query value, normalized (lowercase, accents removed); each must start a
 /// word of the text.
 pub fn query_words(value: &str) -> Vec<String> {
-    normalize_string(value)
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
+    words_of(&normalize_string(value))
         .map(str::to_owned)
         .collect()
 }
 
 /// The words of `text` as full-text indexes hold them: each distinct normalized word once,
-/// sorted, separated by spaces; `None` when it has no word. Matching ([`matches`]) gives
-/// the same answers on it as on `text`, and it is about half the words to index.
+/// sorted (so that the order of the text does not matter), separated by spaces; `None` when
+/// it has no word. Matching ([`matches`]) gives the same answers on it as on `text`, and it
+/// is about half the words to index.
 pub fn index_words(text: &str) -> Option<String> {
     let normalized = normalize_string(text);
-    let mut words: Vec<&str> = normalized
+    let mut seen = HashSet::with_capacity_and_hasher(64, foldhash::fast::FixedState::default());
+    let mut words: Vec<&str> = words_of(&normalized).filter(|w| seen.insert(*w)).collect();
+    words.sort_unstable();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// The runs of letters and digits of `normalized`.
+fn words_of(normalized: &str) -> impl Iterator<Item = &str> {
+    normalized
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .collect();
-    words.sort_unstable();
-    words.dedup();
-    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// Whether `text` matches the query `words` (each starts some word of the text): the
 /// reference semantics engines must follow.
 pub fn matches(text: &str, words: &[String]) -> bool {
     let normalized = normalize_string(text);
-    let text_words: Vec<&str> = normalized
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let text_words: Vec<&str> = words_of(&normalized).collect();
     words
         .iter()
         .all(|w| text_words.iter().any(|t| t.starts_with(w.as_str())))

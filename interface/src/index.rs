@@ -2,10 +2,13 @@
 //! parameter, following the FHIR R4 search rules (hl7.org/fhir/R4/search.html).
 //! Shared by every search engine, so the output is plain, serializable data.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::fhirpath::{Node, reference_type};
+use crate::fhirpath::{Expression, Node, field, reference_type};
 use crate::search_params::{SearchParamDef, SearchParamRegistry, SearchParamType};
 
 /// One indexed value of a search parameter.
@@ -98,7 +101,17 @@ pub enum IndexValue {
 /// [`IndexValue::Text`] of the words the [`fulltext`](crate::fulltext) rules give, when
 /// there are any.
 pub fn extract(def: &SearchParamDef, resource: &Value) -> Vec<IndexValue> {
-    let Some(expression) = &def.expression else {
+    let nodes = def.expression.as_ref().map(|e| e.evaluate(resource));
+    extract_with(def, nodes, resource)
+}
+
+/// [`extract`] from the `nodes` the parameter's expression selects (`None` without one).
+fn extract_with(
+    def: &SearchParamDef,
+    nodes: Option<Vec<Node<'_>>>,
+    resource: &Value,
+) -> Vec<IndexValue> {
+    let Some(nodes) = nodes else {
         let text = match def.code.as_str() {
             crate::fulltext::TEXT => crate::fulltext::narrative(resource),
             crate::fulltext::CONTENT => crate::fulltext::content(resource),
@@ -111,7 +124,7 @@ pub fn extract(def: &SearchParamDef, resource: &Value) -> Vec<IndexValue> {
             .collect();
     };
     let mut out = Vec::new();
-    for node in expression.evaluate(resource) {
+    for node in nodes {
         if def.kind == SearchParamType::Composite {
             composite(def, resource, node, &mut out);
         } else {
@@ -127,13 +140,49 @@ pub type IndexValues = Vec<(&'static SearchParamDef, Vec<IndexValue>)>;
 /// Extracts the index values of every R4 search parameter of `resource_type` that has
 /// values in `resource`: the write-time indexing entry point.
 pub fn extract_all(resource_type: &str, resource: &Value) -> IndexValues {
-    SearchParamRegistry::r4()
-        .for_type(resource_type)
-        .filter_map(|def| {
-            let values = extract(def, resource);
-            (!values.is_empty()).then_some((def, values))
+    let Some(parameters) = parameters_of(resource_type) else {
+        return SearchParamRegistry::r4()
+            .for_type(resource_type)
+            .filter_map(|def| {
+                let values = extract(def, resource);
+                (!values.is_empty()).then_some((def, values))
+            })
+            .collect();
+    };
+    parameters
+        .iter()
+        .filter_map(|(def, expression)| {
+            let nodes = |e: &'static Expression| e.evaluate_typed(resource, resource_type);
+            let values = extract_with(def, expression.as_ref().map(nodes), resource);
+            (!values.is_empty()).then_some((*def, values))
         })
         .collect()
+}
+
+/// The R4 search parameters of one resource type with their expressions.
+type TypeParameters = Vec<(&'static SearchParamDef, Option<Expression>)>;
+
+/// The search parameters of `resource_type` with their expressions reduced to that type
+/// ([`Expression::for_resource_type`]), built on first use of the type; `None` for an
+/// unknown type.
+fn parameters_of(resource_type: &str) -> Option<&'static TypeParameters> {
+    static PARAMETERS: LazyLock<HashMap<&'static str, OnceLock<TypeParameters>>> =
+        LazyLock::new(|| {
+            crate::id::all_resource_types()
+                .iter()
+                .map(|ty| (*ty, OnceLock::new()))
+                .collect()
+        });
+    let cell = PARAMETERS.get(resource_type)?;
+    Some(cell.get_or_init(|| {
+        SearchParamRegistry::r4()
+            .for_type(resource_type)
+            .map(|def| {
+                let expression = def.expression.as_ref();
+                (def, expression.map(|e| e.for_resource_type(resource_type)))
+            })
+            .collect()
+    }))
 }
 
 fn composite(def: &SearchParamDef, resource: &Value, node: Node<'_>, out: &mut Vec<IndexValue>) {
@@ -143,12 +192,27 @@ fn composite(def: &SearchParamDef, resource: &Value, node: Node<'_>, out: &mut V
         for item in component.expression.evaluate_with_focus(resource, node) {
             convert(component.kind, &item, resource, &mut values);
         }
+        values.retain(is_matchable_in_composite);
         if values.is_empty() {
             return;
         }
         parts.push(values);
     }
     push(out, IndexValue::Composite(parts));
+}
+
+/// Whether a composite search can match `value` as a component: a token with neither
+/// system nor code (a CodeableConcept's `text` alone) is matched only by `:text`, and
+/// composite parameters take no modifiers, so combinations with it are not indexed.
+fn is_matchable_in_composite(value: &IndexValue) -> bool {
+    !matches!(
+        value,
+        IndexValue::Token {
+            system: None,
+            code: None,
+            ..
+        }
+    )
 }
 
 fn convert(kind: SearchParamType, node: &Node<'_>, resource: &Value, out: &mut Vec<IndexValue>) {
@@ -176,7 +240,7 @@ fn push(out: &mut Vec<IndexValue>, value: IndexValue) {
 }
 
 fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
-    map.get(key).and_then(Value::as_str).map(str::to_owned)
+    field(map, key).and_then(Value::as_str).map(str::to_owned)
 }
 
 // ---------------------------------------------------------------------------
@@ -201,7 +265,7 @@ fn strings(value: &Value, out: &mut Vec<IndexValue>) {
     match value {
         Value::String(s) => push_string(s, out),
         Value::Object(map) => {
-            for part in STRING_PARTS.iter().filter_map(|k| map.get(*k)) {
+            for part in STRING_PARTS.iter().filter_map(|k| field(map, k)) {
                 match part {
                     Value::String(s) => push_string(s, out),
                     Value::Array(items) => items
@@ -328,7 +392,13 @@ fn codeable_concept(map: &Map<String, Value>, out: &mut Vec<IndexValue>) {
     for c in codings.filter_map(Value::as_object) {
         coding(c, out);
     }
-    if let Some(t) = text(map, "text") {
+    // A text that is a coding's display is already indexed with that coding (`:text`
+    // matches either), so it needs no value of its own.
+    if let Some(t) = text(map, "text")
+        && !out
+            .iter()
+            .any(|v| matches!(v, IndexValue::Token { text: Some(d), .. } if *d == t))
+    {
         push_token(out, None, None, Some(t));
     }
 }
@@ -344,7 +414,7 @@ fn coding(map: &Map<String, Value>, out: &mut Vec<IndexValue>) {
 
 /// An Identifier (system|value, type for `:of-type`) or a ContactPoint (value only).
 fn identifier(map: &Map<String, Value>, fhir_type: Option<&str>, out: &mut Vec<IndexValue>) {
-    let value = match map.get("value") {
+    let value = match field(map, "value") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
         _ => return,
@@ -358,7 +428,7 @@ fn identifier(map: &Map<String, Value>, fhir_type: Option<&str>, out: &mut Vec<I
         push_token(out, None, Some(value), None);
         return;
     }
-    let kind = map.get("type").and_then(Value::as_object);
+    let kind = field(map, "type").and_then(Value::as_object);
     let of_type = kind
         .and_then(|t| t.get("coding"))
         .and_then(Value::as_array)
@@ -416,7 +486,7 @@ fn embedded_resource(map: &Map<String, Value>, out: &mut Vec<IndexValue>) {
 }
 
 fn reference(map: &Map<String, Value>, resource: &Value, out: &mut Vec<IndexValue>) {
-    let literal = map.get("reference").and_then(Value::as_str);
+    let literal = field(map, "reference").and_then(Value::as_str);
     let identifier = map
         .get("identifier")
         .and_then(Value::as_object)
@@ -477,7 +547,7 @@ fn dates(value: &Value, out: &mut Vec<IndexValue>) {
 }
 
 fn date_of(map: &Map<String, Value>, key: &str) -> Option<(i64, i64)> {
-    map.get(key)
+    field(map, key)
         .and_then(Value::as_str)
         .and_then(parse_date_range)
 }
@@ -662,9 +732,9 @@ fn quantities(value: &Value, out: &mut Vec<IndexValue>) {
 
 /// A Quantity, Age, Duration, SimpleQuantity or Money; a comparator opens one side.
 fn single_quantity(map: &Map<String, Value>) -> Option<IndexValue> {
-    let number = map.get("value")?.as_number()?;
+    let number = field(map, "value")?.as_number()?;
     let (value, mut low, mut high) = parse_decimal_range(&number.to_string())?;
-    match map.get("comparator").and_then(Value::as_str) {
+    match field(map, "comparator").and_then(Value::as_str) {
         Some("<" | "<=") => low = f64::MIN,
         Some(">" | ">=") => high = f64::MAX,
         _ => {}
@@ -687,7 +757,7 @@ fn single_quantity(map: &Map<String, Value>) -> Option<IndexValue> {
 
 /// A Range: its low and high values, open when missing; units from either end.
 fn range(map: &Map<String, Value>) -> Option<IndexValue> {
-    let end = |key: &str| map.get(key).and_then(Value::as_object);
+    let end = |key: &str| field(map, key).and_then(Value::as_object);
     let bound = |key: &str| {
         end(key)
             .and_then(|q| q.get("value"))
@@ -933,6 +1003,33 @@ mod tests {
         // The Observation itself has no valueQuantity, so combo- has the two components.
         assert_eq!(pairs("combo-code-value-quantity"), components);
         assert!(values(&bp, "code-value-quantity").is_empty());
+    }
+
+    /// A CodeableConcept's text is a token for `:text` only; composite parameters take no
+    /// modifiers, so their combinations pair the codings alone with the value.
+    #[test]
+    fn composites_pair_codes_not_concept_texts() {
+        let obs = json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}], "text": "Height"},
+            "valueQuantity": {"value": 180, "system": "http://unitsofmeasure.org", "code": "cm"}});
+        assert_eq!(values(&obs, "code").len(), 2);
+        let displayed = json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"code": "8302-2", "display": "Height"}], "text": "Height"}});
+        assert_eq!(
+            values(&displayed, "code"),
+            [token(None, Some("8302-2"), Some("Height"))]
+        );
+        let combinations = values(&obs, "code-value-quantity");
+        let [IndexValue::Composite(parts)] = combinations.as_slice() else {
+            panic!("one combination");
+        };
+        assert_eq!(
+            parts[0],
+            [token(Some("http://loinc.org"), Some("8302-2"), None)]
+        );
+        let text_only = json!({"resourceType": "Observation", "status": "final",
+            "code": {"text": "Height"}, "valueQuantity": {"value": 180}});
+        assert!(values(&text_only, "code-value-quantity").is_empty());
     }
 
     #[test]

@@ -29,6 +29,9 @@
 //!   single-valued: a count of its matching rows is a count of resources (no `DISTINCT`),
 //!   and conditions ANDed on it hold on one row (see the search module).
 //!
+//! `_id` and `_lastUpdated` have no rows: searches read them from `versions` and `current`
+//! ([`FROM_VERSIONS`]).
+//!
 //! Rows name their parameter by `pid` ([`param_id`] of the resource type and the parameter
 //! code). Every `ix_` table is clustered on `(ts, pid, seq)` (`seq` numbers the rows of one
 //! version): writes append, removal, `:missing` and `:not` read one short key range. One
@@ -288,7 +291,7 @@ pub(crate) fn extract_body(resource_type: ResourceType, body: &str) -> Result<Ex
 }
 
 /// Extracts the index values of a resource about to be stored, before its version and
-/// time are known: [`with_last_updated`] completes them.
+/// time are known (no written parameter depends on them: see [`FROM_VERSIONS`]).
 pub(crate) fn extract_prepared(
     resource_type: ResourceType,
     resource: &PreparedResource,
@@ -296,30 +299,10 @@ pub(crate) fn extract_prepared(
     extract_body(resource_type, &resource.finish(1, Instant(0)))
 }
 
-/// Replaces the `_lastUpdated` values of `extracted` (from [`extract_prepared`]) by those of
-/// a version written at `ts`. No other R4 parameter reads `meta.versionId` or
-/// `meta.lastUpdated`.
-pub(crate) fn with_last_updated(mut extracted: Extracted, ts: i64) -> Extracted {
-    extracted.retain(|(def, _)| def.code != LAST_UPDATED);
-    if let Some(def) = last_updated_def() {
-        let (start, end) = last_updated_range(ts);
-        extracted.push((def, vec![IndexValue::Date { start, end }]));
-    }
-    extracted
-}
-
-/// The date range of `meta.lastUpdated` of a version written at `ts` (microseconds): that
-/// instant is written with microseconds, and date ranges are in whole milliseconds.
-fn last_updated_range(ts: i64) -> (i64, i64) {
-    let ms = ts.div_euclid(1000);
-    (ms, ms)
-}
-
-const LAST_UPDATED: &str = "_lastUpdated";
-
-fn last_updated_def() -> Option<&'static SearchParamDef> {
-    SearchParamRegistry::r4().get("Resource", LAST_UPDATED)
-}
+/// The parameters every resource has one value of, read from the version tables rather
+/// than from index rows: `_id` is `versions.id`, `_lastUpdated` the version's `ts` (see the
+/// search module's `index_source`). Their index values are not written.
+pub(crate) const FROM_VERSIONS: [&str; 2] = ["_id", "_lastUpdated"];
 
 /// Removes the index rows of the current version written at `ts`.
 pub(crate) fn remove(conn: &Connection, resource_type: ResourceType, ts: i64) -> Result<()> {
@@ -349,6 +332,9 @@ pub(crate) fn insert(
     let mut inserts = Inserts::new(conn);
     let mut seq = 0_i64;
     for (def, values) in extracted {
+        if FROM_VERSIONS.contains(&def.code.as_str()) {
+            continue;
+        }
         let pid = param_id(ty, &def.code);
         if values.len() > 1 && tracks_multi(def.kind) {
             inserts
@@ -505,12 +491,17 @@ mod tests {
                 "name": [{"family": "Doe"}], "birthDate": "1970"}),
             &ResourceId::parse("x").expect("id"),
         );
-        for ts in [1_764_000_000_123_456, 1_764_000_000_999_999, 1_000, 999] {
-            let early = with_last_updated(extract_prepared(ty, &resource).expect("extract"), ts);
+        let written = |extracted: Extracted| {
+            let mut kept = by_code(extracted);
+            kept.retain(|(code, _)| !FROM_VERSIONS.contains(&code.as_str()));
+            kept
+        };
+        let early = written(extract_prepared(ty, &resource).expect("extract"));
+        for ts in [1_764_000_000_123_456, 1_000, 999] {
             let late = extract_body(ty, &resource.finish(7, Instant(ts))).expect("extract");
-            assert!(late.iter().any(|(def, _)| def.code == LAST_UPDATED));
-            assert_eq!(by_code(early), by_code(late), "at {ts}");
+            assert_eq!(early, written(late), "at {ts}");
         }
+        assert!(early.iter().any(|(code, _)| code == "_tag"));
     }
 
     #[test]

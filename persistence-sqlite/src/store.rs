@@ -371,7 +371,6 @@ fn apply(
                 if let Some(live) = live {
                     indexing::remove(tx, resource_type, live.last_updated.0)?;
                 }
-                let extracted = indexing::with_last_updated(extracted, ts);
                 indexing::insert(tx, resource_type, ts, &extracted)?;
             }
             let stored = insert(tx, resource_type, id, next_version, ts, change, Some(body))?;

@@ -148,8 +148,8 @@ impl Plan {
                 _ => None,
             })
             .collect();
-        let pid = crate::indexing::param_id(self.resource_type.as_str(), &first.def.code);
-        Some(same_row_dates_sql(&queries, pid, b))
+        let ty = self.resource_type.as_str();
+        Some(same_row_dates_sql(&queries, first.def, ty, b))
     }
 
     /// Up to `limit` matches in the order of last change, after the version written at
@@ -333,8 +333,8 @@ fn plan(scope: &SearchScope, criteria: &[Criterion]) -> Result<Vec<Plan>> {
         .into_iter()
         .map(|p| Plan {
             resource_type: p.resource_type,
-            filters: p.filters,
-            any_of: p.any_of,
+            filters: p.filters.into_iter().map(in_microseconds).collect(),
+            any_of: p.any_of.into_iter().map(in_microseconds).collect(),
             same_row_dates: Vec::new(),
         })
         .collect())

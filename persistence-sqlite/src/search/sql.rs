@@ -55,13 +55,61 @@ pub(super) fn table_for(kind: SearchParamType) -> &'static str {
     }
 }
 
+/// The rows `x` that hold the values of `def` for type `ty`: its index table, or for the
+/// parameters read from the version tables (`indexing::FROM_VERSIONS`) a subquery with the
+/// same columns: `_id` as token rows (`code` is the id), `_lastUpdated` as date rows whose
+/// `start` and `end` are the version's `ts`, in microseconds (the filter's dates are
+/// converted by [`in_microseconds`]). SQLite flattens the subquery into the statement, so
+/// lookups use the `versions` and `current` keys.
+pub(super) fn index_source(def: &SearchParamDef, ty: &str, b: &mut Binder) -> String {
+    let is_id = match def.code.as_str() {
+        "_id" => true,
+        "_lastUpdated" => false,
+        _ => return table_for(def.kind).to_owned(),
+    };
+    let pid = b.int(crate::indexing::param_id(ty, &def.code));
+    let ty = b.text(ty);
+    if is_id {
+        // `mv.type` lets an id be looked up in `versions_by_resource`.
+        format!(
+            "(SELECT mc.ts AS ts, {pid} AS pid, NULL AS system, mv.id AS code, \
+             NULL AS text_norm, NULL AS of_type FROM current mc JOIN versions mv \
+             ON mv.ts = mc.ts WHERE mc.type = {ty} AND mv.type = {ty})"
+        )
+    } else {
+        format!(
+            "(SELECT mc.ts AS ts, {pid} AS pid, mc.ts AS start, mc.ts AS end \
+             FROM current mc WHERE mc.type = {ty})"
+        )
+    }
+}
+
+/// `filter` as [`index_source`] reads it: a `_lastUpdated` filter's date ranges in the
+/// microseconds of `ts`. `meta.lastUpdated` is `ts` in whole milliseconds, so a version
+/// is in the range `[start, end]` of milliseconds exactly when its `ts` is in
+/// `[start * 1000, end * 1000 + 999]`.
+pub(super) fn in_microseconds(mut filter: Filter) -> Filter {
+    if filter.def.code != "_lastUpdated" {
+        return filter;
+    }
+    if let Condition::AnyOf(queries) | Condition::NoneOf(queries) = &mut filter.condition {
+        for query in queries {
+            if let ValueQuery::Date { start, end, .. } = query {
+                *start = start.saturating_mul(1000);
+                *end = end.saturating_mul(1000).saturating_add(999);
+            }
+        }
+    }
+    filter
+}
+
 /// A predicate on `c`, a current version of type `ty`, true when the filter matches.
 /// With `drive`, positive filters are written as a lookup in the value index; otherwise as
 /// a check of the candidate's own index rows. In those checks `+x.pid` keeps SQLite from
 /// preferring the value index (leading on `pid`) over the primary key (leading on `ts`):
 /// without statistics it would, and scan a whole parameter per candidate.
 pub(super) fn filter_sql(filter: &Filter, ty: &str, b: &mut Binder, drive: bool) -> String {
-    let table = table_for(filter.def.kind);
+    let table = &index_source(filter.def, ty, b);
     let param = crate::indexing::param_id(ty, &filter.def.code);
     match &filter.condition {
         Condition::FullText {
@@ -138,12 +186,19 @@ pub(super) fn index_count_sql(
     })
 }
 
-/// The `ts` of the date index rows of parameter `pid` that match every one of `queries`,
+/// The `ts` of the date index rows of parameter `def` of `ty` that match every one of `queries`,
 /// each row once. Rows no wider than [`SHORT_DATE_MS`] are looked up by `start` from the
 /// latest lower bound the queries put on `end`, less that width, so the range read is
 /// about the searched one rather than everything before or after it; wider rows come from
 /// their own partial index.
-pub(super) fn same_row_dates_sql(queries: &[&ValueQuery], pid: i64, b: &mut Binder) -> String {
+pub(super) fn same_row_dates_sql(
+    queries: &[&ValueQuery],
+    def: &SearchParamDef,
+    ty: &str,
+    b: &mut Binder,
+) -> String {
+    let table = index_source(def, ty, b);
+    let pid = crate::indexing::param_id(ty, &def.code);
     let tests: Vec<String> = queries
         .iter()
         .map(|q| format!("({})", value_sql(q, b)))
@@ -152,13 +207,13 @@ pub(super) fn same_row_dates_sql(queries: &[&ValueQuery], pid: i64, b: &mut Bind
     let pid = b.int(pid);
     let lowest_end = queries.iter().filter_map(|q| lowest_end(q)).max();
     let Some(lowest_end) = lowest_end else {
-        return format!("SELECT x.ts FROM ix_date x WHERE x.pid = {pid} AND {tests}");
+        return format!("SELECT x.ts FROM {table} x WHERE x.pid = {pid} AND {tests}");
     };
     let from = b.int(lowest_end.saturating_sub(SHORT_DATE_MS));
     format!(
-        "SELECT x.ts FROM ix_date x WHERE x.pid = {pid} AND x.start >= {from} \
+        "SELECT x.ts FROM {table} x WHERE x.pid = {pid} AND x.start >= {from} \
          AND x.end - x.start <= {SHORT_DATE_MS} AND {tests} \
-         UNION ALL SELECT x.ts FROM ix_date x WHERE x.pid = {pid} \
+         UNION ALL SELECT x.ts FROM {table} x WHERE x.pid = {pid} \
          AND x.end - x.start > {SHORT_DATE_MS} AND {tests}"
     )
 }
@@ -181,9 +236,9 @@ pub(super) fn index_rows_sql(filter: &Filter, ty: &str, b: &mut Binder) -> Optio
     let Condition::AnyOf(queries) = &filter.condition else {
         return None;
     };
-    let table = table_for(filter.def.kind);
+    let table = index_source(filter.def, ty, b);
     let pid = b.int(crate::indexing::param_id(ty, &filter.def.code));
-    Some(matching_versions_sql(queries, table, &pid, b))
+    Some(matching_versions_sql(queries, &table, &pid, b))
 }
 
 /// Whether a condition likely matches few resources: equality on values that are rarely
