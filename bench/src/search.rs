@@ -55,7 +55,7 @@ enum Reach {
 
 /// The measured queries: (label, class, path and query, how the measured URL is reached).
 /// The first thirteen are the representative queries of issue 6.
-const QUERIES: [(&str, Class, &str, Reach); 18] = [
+const QUERIES: [(&str, Class, &str, Reach); 19] = [
     (
         "token",
         Class::Single,
@@ -162,6 +162,12 @@ const QUERIES: [(&str, Class, &str, Reach); 18] = [
         "date range, no total",
         Class::Single,
         "Observation?date=ge2021-01-01&date=lt2021-02-01&_total=none&_count=20",
+        Reach::Direct,
+    ),
+    (
+        "_lastUpdated range, every Observation",
+        Class::Single,
+        "Observation?_lastUpdated=gt2020-01-01&_lastUpdated=lt2100-01-01&_count=20",
         Reach::Direct,
     ),
 ];

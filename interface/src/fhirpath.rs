@@ -99,6 +99,24 @@ impl Expression {
         }
     }
 
+    /// `T` when this expression is `other.where(resolve() is T)`: it selects the references
+    /// `other` selects that point at a `T` (as `patient` is `subject.where(resolve() is
+    /// Patient)` for an Observation).
+    pub fn narrows_to_type(&self, other: &Expression) -> Option<&str> {
+        let Expr::Call(Some(receiver), Function::Where(criteria)) = &self.ast else {
+            return None;
+        };
+        if **receiver != other.ast {
+            return None;
+        }
+        let resolved = |e: &Expr| matches!(e, Expr::Call(None, Function::Resolve));
+        match criteria.as_ref() {
+            Expr::Is(e, ty) if resolved(e) => Some(ty),
+            Expr::Call(Some(e), Function::Is(ty)) if resolved(e) => Some(ty),
+            _ => None,
+        }
+    }
+
     /// The source text the expression was parsed from.
     pub fn source(&self) -> &str {
         &self.source

@@ -159,6 +159,59 @@ pub fn extract_all(resource_type: &str, resource: &Value) -> IndexValues {
         .collect()
 }
 
+/// A reference parameter of a resource type whose values are those of another of its
+/// parameters that point at one resource type: for an Observation, `patient`
+/// (`Observation.subject.where(resolve() is Patient)`) is `subject` narrowed to `Patient`.
+/// An engine may index the broader parameter alone and answer the narrowed one from its
+/// values whose `resource_type` is `target_type` (the type `resolve()` gives, except for a
+/// `#id` reference to a contained resource that is missing).
+#[derive(Debug)]
+pub struct NarrowedReference {
+    /// The narrowed parameter (`patient`).
+    pub param: &'static SearchParamDef,
+    /// The parameter whose values it narrows (`subject`).
+    pub of: &'static SearchParamDef,
+    /// The referenced type it keeps (`Patient`).
+    pub target_type: &'static str,
+}
+
+/// The narrowed reference parameters of `resource_type` (see [`NarrowedReference`]),
+/// found on first use of the type; empty for an unknown type.
+pub fn narrowed_references(resource_type: &str) -> &'static [NarrowedReference] {
+    static NARROWED: LazyLock<HashMap<&'static str, OnceLock<Vec<NarrowedReference>>>> =
+        LazyLock::new(|| {
+            crate::id::all_resource_types()
+                .iter()
+                .map(|ty| (*ty, OnceLock::new()))
+                .collect()
+        });
+    let (Some(cell), Some(parameters)) =
+        (NARROWED.get(resource_type), parameters_of(resource_type))
+    else {
+        return &[];
+    };
+    cell.get_or_init(|| {
+        let references = || {
+            parameters.iter().filter_map(|(def, expression)| {
+                let expression = expression.as_ref()?;
+                (def.kind == SearchParamType::Reference).then_some((*def, expression))
+            })
+        };
+        references()
+            .filter_map(|(param, narrowed)| {
+                references().find_map(|(of, broad)| {
+                    let target_type = narrowed.narrows_to_type(broad)?;
+                    Some(NarrowedReference {
+                        param,
+                        of,
+                        target_type,
+                    })
+                })
+            })
+            .collect()
+    })
+}
+
 /// The R4 search parameters of one resource type with their expressions.
 type TypeParameters = Vec<(&'static SearchParamDef, Option<Expression>)>;
 
@@ -1030,6 +1083,34 @@ mod tests {
         let text_only = json!({"resourceType": "Observation", "status": "final",
             "code": {"text": "Height"}, "valueQuantity": {"value": 180}});
         assert!(values(&text_only, "code-value-quantity").is_empty());
+    }
+
+    /// On every official example, a narrowed reference parameter has exactly the values
+    /// of the parameter it narrows that point at its type.
+    #[test]
+    fn narrowed_references_are_the_broad_values_of_one_type() {
+        let mut checked = 0;
+        for resource in examples() {
+            let ty = resource["resourceType"].as_str().expect("type");
+            for narrowed in narrowed_references(ty) {
+                let of_type = |v: &IndexValue| {
+                    matches!(v, IndexValue::Reference { resource_type: Some(t), .. }
+                        if t == narrowed.target_type)
+                };
+                let mut broad = extract(narrowed.of, &resource);
+                broad.retain(of_type);
+                let what = format!("{ty}/{} {}", resource["id"], narrowed.param.code);
+                assert_eq!(extract(narrowed.param, &resource), broad, "{what}");
+                checked += usize::from(!broad.is_empty());
+            }
+        }
+        assert!(checked > 100, "{checked}");
+        let observation = narrowed_references("Observation");
+        assert!(observation.iter().any(|n| n.param.code == "patient"
+            && n.of.code == "subject"
+            && n.target_type == "Patient"));
+        assert!(narrowed_references("Patient").is_empty());
+        assert!(narrowed_references("Bogus").is_empty());
     }
 
     #[test]

@@ -30,7 +30,8 @@
 //!   and conditions ANDed on it hold on one row (see the search module).
 //!
 //! `_id` and `_lastUpdated` have no rows: searches read them from `versions` and `current`
-//! ([`FROM_VERSIONS`]).
+//! ([`FROM_VERSIONS`]). Nor have narrowed references (`patient`, the `subject` references
+//! to a Patient: [`narrowed`]), read from the rows of the parameter they narrow.
 //!
 //! Rows name their parameter by `pid` ([`param_id`] of the resource type and the parameter
 //! code). Every `ix_` table is clustered on `(ts, pid, seq)` (`seq` numbers the rows of one
@@ -42,7 +43,7 @@
 //! text of other references small.
 
 use hearth_interface::geo::unit_vector;
-use hearth_interface::index::{IndexValue, extract_all};
+use hearth_interface::index::{IndexValue, NarrowedReference, extract_all, narrowed_references};
 use hearth_interface::instant::Instant;
 use hearth_interface::prepared::PreparedResource;
 use hearth_interface::search_params::{SearchParamDef, SearchParamRegistry, SearchParamType};
@@ -290,6 +291,21 @@ pub(crate) fn extract_body(resource_type: ResourceType, body: &str) -> Result<Ex
     Ok(extract_all(resource_type.as_str(), &value))
 }
 
+/// The narrowed reference parameter `def` of `resource_type`, if it is one (see
+/// [`NarrowedReference`]): it has no rows of its own, searches read the rows of the
+/// parameter it narrows whose `target_type` is its type (the search module's
+/// `narrowed_source`).
+pub(crate) fn narrowed(
+    resource_type: &str,
+    def: &SearchParamDef,
+) -> Option<&'static NarrowedReference> {
+    narrowed_references(resource_type).iter().find(|n| {
+        n.param.code == def.code
+            // Written into SQL as a literal: R4 type names are letters only.
+            && n.target_type.chars().all(|c| c.is_ascii_alphanumeric())
+    })
+}
+
 /// Extracts the index values of a resource about to be stored, before its version and
 /// time are known (no written parameter depends on them: see [`FROM_VERSIONS`]).
 pub(crate) fn extract_prepared(
@@ -332,7 +348,7 @@ pub(crate) fn insert(
     let mut inserts = Inserts::new(conn);
     let mut seq = 0_i64;
     for (def, values) in extracted {
-        if FROM_VERSIONS.contains(&def.code.as_str()) {
+        if FROM_VERSIONS.contains(&def.code.as_str()) || narrowed(ty, def).is_some() {
             continue;
         }
         let pid = param_id(ty, &def.code);

@@ -19,7 +19,7 @@ enum SortValue {
     /// The lowest (ascending) or highest (descending) value among the parameter's index
     /// rows: `MIN`/`MAX` of `ascending`/`descending` over `table` rows of `pid`.
     Indexed {
-        table: &'static str,
+        table: String,
         pid: i64,
         ascending: &'static str,
         descending: &'static str,
@@ -103,7 +103,8 @@ fn resolve(resource_type: ResourceType, key: &SortKey) -> Result<Resolved> {
                 ));
             }
             SortValue::Indexed {
-                table: table_for(def.kind),
+                table: narrowed_source(def, resource_type.as_str())
+                    .unwrap_or_else(|| table_for(def.kind).to_owned()),
                 pid: crate::indexing::param_id(resource_type.as_str(), &def.code),
                 ascending,
                 descending,
@@ -319,7 +320,7 @@ fn walk_time(
 /// A walk of one sort parameter's value index in the sort order.
 struct IndexWalk<'a> {
     plan: &'a Plan,
-    table: &'static str,
+    table: &'a str,
     pid: i64,
     /// The sorted column of an index row `x` (its lowest value ascending, highest
     /// descending, is the resource's sort value).

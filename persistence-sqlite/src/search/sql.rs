@@ -65,7 +65,7 @@ pub(super) fn index_source(def: &SearchParamDef, ty: &str, b: &mut Binder) -> St
     let is_id = match def.code.as_str() {
         "_id" => true,
         "_lastUpdated" => false,
-        _ => return table_for(def.kind).to_owned(),
+        _ => return narrowed_source(def, ty).unwrap_or_else(|| table_for(def.kind).to_owned()),
     };
     let pid = b.int(crate::indexing::param_id(ty, &def.code));
     let ty = b.text(ty);
@@ -82,6 +82,21 @@ pub(super) fn index_source(def: &SearchParamDef, ty: &str, b: &mut Binder) -> St
              FROM current mc WHERE mc.type = {ty})"
         )
     }
+}
+
+/// The rows of a narrowed reference parameter (`crate::indexing::narrowed`) as a subquery
+/// with the columns of `ix_reference`: the rows of the parameter it narrows that point at
+/// its type, under its own `pid`. Flattened by SQLite, a lookup uses the value indexes of
+/// the broader parameter.
+pub(super) fn narrowed_source(def: &SearchParamDef, ty: &str) -> Option<String> {
+    let narrowed = crate::indexing::narrowed(ty, def)?;
+    let pid = crate::indexing::param_id(ty, &def.code);
+    let of = crate::indexing::param_id(ty, &narrowed.of.code);
+    Some(format!(
+        "(SELECT ts, {pid} AS pid, seq, reference, target_type, target_id, ident_system, \
+         ident_value FROM ix_reference WHERE pid = {of} AND target_type = '{}')",
+        narrowed.target_type
+    ))
 }
 
 /// `filter` as [`index_source`] reads it: a `_lastUpdated` filter's date ranges in the
@@ -206,6 +221,8 @@ pub(super) fn same_row_dates_sql(
     let tests = tests.join(" AND ");
     let pid = b.int(pid);
     let lowest_end = queries.iter().filter_map(|q| lowest_end(q)).max();
+    // `_lastUpdated` rows are points (the versions' `ts`): no row is wide.
+    let lowest_end = lowest_end.filter(|_| def.code != "_lastUpdated");
     let Some(lowest_end) = lowest_end else {
         return format!("SELECT x.ts FROM {table} x WHERE x.pid = {pid} AND {tests}");
     };
