@@ -140,7 +140,7 @@ pub type IndexValues = Vec<(&'static SearchParamDef, Vec<IndexValue>)>;
 /// Extracts the index values of every R4 search parameter of `resource_type` that has
 /// values in `resource`: the write-time indexing entry point.
 pub fn extract_all(resource_type: &str, resource: &Value) -> IndexValues {
-    let Some(parameters) = parameters_of(resource_type) else {
+    let Some(indexing) = indexing_of(resource_type) else {
         return SearchParamRegistry::r4()
             .for_type(resource_type)
             .filter_map(|def| {
@@ -149,7 +149,8 @@ pub fn extract_all(resource_type: &str, resource: &Value) -> IndexValues {
             })
             .collect();
     };
-    parameters
+    indexing
+        .parameters
         .iter()
         .filter_map(|(def, expression)| {
             let nodes = |e: &'static Expression| e.evaluate_typed(resource, resource_type);
@@ -172,70 +173,68 @@ pub struct NarrowedReference {
     /// The parameter whose values it narrows (`subject`).
     pub of: &'static SearchParamDef,
     /// The referenced type it keeps (`Patient`).
-    pub target_type: &'static str,
+    pub target_type: String,
 }
 
 /// The narrowed reference parameters of `resource_type` (see [`NarrowedReference`]),
 /// found on first use of the type; empty for an unknown type.
 pub fn narrowed_references(resource_type: &str) -> &'static [NarrowedReference] {
-    static NARROWED: LazyLock<HashMap<&'static str, OnceLock<Vec<NarrowedReference>>>> =
-        LazyLock::new(|| {
-            crate::id::all_resource_types()
-                .iter()
-                .map(|ty| (*ty, OnceLock::new()))
-                .collect()
-        });
-    let (Some(cell), Some(parameters)) =
-        (NARROWED.get(resource_type), parameters_of(resource_type))
-    else {
-        return &[];
-    };
-    cell.get_or_init(|| {
+    indexing_of(resource_type).map_or(&[], |indexing| &indexing.narrowed)
+}
+
+/// How the R4 search parameters index one resource type, worked out on its first use.
+struct TypeIndexing {
+    /// Every parameter of the type, with its expression reduced to the type
+    /// ([`Expression::for_resource_type`]).
+    parameters: Vec<(&'static SearchParamDef, Option<Expression>)>,
+    /// The reference parameters that narrow others.
+    narrowed: Vec<NarrowedReference>,
+}
+
+impl TypeIndexing {
+    fn new(resource_type: &str) -> TypeIndexing {
+        let parameters: Vec<(&'static SearchParamDef, Option<Expression>)> =
+            SearchParamRegistry::r4()
+                .for_type(resource_type)
+                .map(|def| {
+                    let expression = def.expression.as_ref();
+                    (def, expression.map(|e| e.for_resource_type(resource_type)))
+                })
+                .collect();
         let references = || {
             parameters.iter().filter_map(|(def, expression)| {
                 let expression = expression.as_ref()?;
                 (def.kind == SearchParamType::Reference).then_some((*def, expression))
             })
         };
-        references()
+        let narrowed = references()
             .filter_map(|(param, narrowed)| {
                 references().find_map(|(of, broad)| {
-                    let target_type = narrowed.narrows_to_type(broad)?;
                     Some(NarrowedReference {
                         param,
                         of,
-                        target_type,
+                        target_type: narrowed.narrows_to_type(broad)?.to_owned(),
                     })
                 })
             })
-            .collect()
-    })
+            .collect();
+        TypeIndexing {
+            parameters,
+            narrowed,
+        }
+    }
 }
 
-/// The R4 search parameters of one resource type with their expressions.
-type TypeParameters = Vec<(&'static SearchParamDef, Option<Expression>)>;
-
-/// The search parameters of `resource_type` with their expressions reduced to that type
-/// ([`Expression::for_resource_type`]), built on first use of the type; `None` for an
-/// unknown type.
-fn parameters_of(resource_type: &str) -> Option<&'static TypeParameters> {
-    static PARAMETERS: LazyLock<HashMap<&'static str, OnceLock<TypeParameters>>> =
-        LazyLock::new(|| {
-            crate::id::all_resource_types()
-                .iter()
-                .map(|ty| (*ty, OnceLock::new()))
-                .collect()
-        });
-    let cell = PARAMETERS.get(resource_type)?;
-    Some(cell.get_or_init(|| {
-        SearchParamRegistry::r4()
-            .for_type(resource_type)
-            .map(|def| {
-                let expression = def.expression.as_ref();
-                (def, expression.map(|e| e.for_resource_type(resource_type)))
-            })
+/// The [`TypeIndexing`] of `resource_type`; `None` for an unknown type.
+fn indexing_of(resource_type: &str) -> Option<&'static TypeIndexing> {
+    static TYPES: LazyLock<HashMap<&'static str, OnceLock<TypeIndexing>>> = LazyLock::new(|| {
+        crate::id::all_resource_types()
+            .iter()
+            .map(|ty| (*ty, OnceLock::new()))
             .collect()
-    }))
+    });
+    let cell = TYPES.get(resource_type)?;
+    Some(cell.get_or_init(|| TypeIndexing::new(resource_type)))
 }
 
 fn composite(def: &SearchParamDef, resource: &Value, node: Node<'_>, out: &mut Vec<IndexValue>) {
@@ -1085,6 +1084,25 @@ mod tests {
         assert!(values(&text_only, "code-value-quantity").is_empty());
     }
 
+    /// The expressions reduced to each resource type select what the full ones select, on
+    /// every official example.
+    #[test]
+    fn per_type_expressions_extract_what_the_full_ones_do() {
+        for resource in examples() {
+            let ty = resource["resourceType"].as_str().expect("type");
+            let full: Vec<(&str, Vec<IndexValue>)> = SearchParamRegistry::r4()
+                .for_type(ty)
+                .map(|def| (def.code.as_str(), extract(def, &resource)))
+                .filter(|(_, values)| !values.is_empty())
+                .collect();
+            let reduced: Vec<(&str, Vec<IndexValue>)> = extract_all(ty, &resource)
+                .into_iter()
+                .map(|(def, values)| (def.code.as_str(), values))
+                .collect();
+            assert_eq!(reduced, full, "{ty}/{}", resource["id"]);
+        }
+    }
+
     /// On every official example, a narrowed reference parameter has exactly the values
     /// of the parameter it narrows that point at its type.
     #[test]
@@ -1095,7 +1113,7 @@ mod tests {
             for narrowed in narrowed_references(ty) {
                 let of_type = |v: &IndexValue| {
                     matches!(v, IndexValue::Reference { resource_type: Some(t), .. }
-                        if t == narrowed.target_type)
+                        if *t == narrowed.target_type)
                 };
                 let mut broad = extract(narrowed.of, &resource);
                 broad.retain(of_type);

@@ -462,21 +462,36 @@ pub(super) fn reference_sql(query: &ReferenceQuery, b: &mut Binder) -> String {
 
 /// `matching::range_matches` on the row's `start`/`end` against the query range. Each
 /// test leads with a bound on `start` or `end` that the index can range over (implied by
-/// the exact test, as `start <= end`).
+/// the exact test, as `start <= end`), and binds only the query bounds it compares with:
+/// a redundant comparison costs a test per row read.
 pub(super) fn range_sql(prefix: Prefix, start: i64, end: i64, b: &mut Binder) -> String {
-    let (qs, qe) = (b.int(start), b.int(end));
-    let contained = format!("({qs} <= x.start AND x.end <= {qe})");
+    let both = |b: &mut Binder| {
+        let (qs, qe) = (b.int(start), b.int(end));
+        let contained = format!("({qs} <= x.start AND x.end <= {qe})");
+        (qs, qe, contained)
+    };
     match prefix {
-        Prefix::Eq => format!("x.start >= {qs} AND x.start <= {qe} AND {contained}"),
-        Prefix::Ne => format!("NOT {contained}"),
-        // The second bounds are implied (`qs <= qe`); they keep both values referenced.
-        Prefix::Gt => format!("x.end > {qe} AND x.end >= {qs}"),
-        Prefix::Lt => format!("x.start < {qs} AND x.start <= {qe}"),
-        Prefix::Ge => format!("x.end >= {qs} AND (x.end > {qe} OR {contained})"),
-        Prefix::Le => format!("x.start <= {qe} AND (x.start < {qs} OR {contained})"),
-        Prefix::Sa => format!("x.start > {qe} AND x.start >= {qs}"),
-        Prefix::Eb => format!("x.end < {qs} AND x.end <= {qe}"),
-        Prefix::Ap => format!("x.start <= {qe} AND x.end >= {qs}"),
+        Prefix::Gt => format!("x.end > {}", b.int(end)),
+        Prefix::Sa => format!("x.start > {}", b.int(end)),
+        Prefix::Lt => format!("x.start < {}", b.int(start)),
+        Prefix::Eb => format!("x.end < {}", b.int(start)),
+        Prefix::Eq => {
+            let (qs, qe, contained) = both(b);
+            format!("x.start >= {qs} AND x.start <= {qe} AND {contained}")
+        }
+        Prefix::Ne => format!("NOT {}", both(b).2),
+        Prefix::Ge => {
+            let (qs, qe, contained) = both(b);
+            format!("x.end >= {qs} AND (x.end > {qe} OR {contained})")
+        }
+        Prefix::Le => {
+            let (qs, qe, contained) = both(b);
+            format!("x.start <= {qe} AND (x.start < {qs} OR {contained})")
+        }
+        Prefix::Ap => {
+            let (qs, qe, _) = both(b);
+            format!("x.start <= {qe} AND x.end >= {qs}")
+        }
     }
 }
 
