@@ -461,6 +461,9 @@ pub async fn uri_missing_and_id_searches(
         ("gender:missing", "false", &["p1", "p2", "p4", "p5"]),
         ("_id", "p3,p5", &["p3", "p5"]),
         ("_id", "nope", &[]),
+        ("_id:not", "p3", &["p1", "p2", "p4", "p5"]),
+        ("_id:missing", "false", &["p1", "p2", "p3", "p4", "p5"]),
+        ("_id:missing", "true", &[]),
     ];
     b.expect("Patient", cases).await;
 }
@@ -507,8 +510,10 @@ pub async fn last_updated_searches(
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // p3 alone in its millisecond.
     for resource in all {
         b.put(resource).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     let ge = format!("ge{mid}");
     let lt = format!("lt{mid}");
@@ -519,6 +524,53 @@ pub async fn last_updated_searches(
     assert_eq!(
         b.ids("Patient", &[("_lastUpdated", lt.as_str())]).await,
         ["p1", "p2"]
+    );
+    let p3 = store
+        .read(
+            ResourceType::parse("Patient").expect("type"),
+            &ResourceId::parse("p3").expect("id"),
+        )
+        .await
+        .expect("read")
+        .expect("p3");
+    let at = p3
+        .last_updated
+        .to_datetime()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    let at = |prefix: &str| format!("{prefix}{at}");
+    b.expect(
+        "Patient",
+        &[
+            ("_lastUpdated", &at("eq"), &["p3"]),
+            ("_lastUpdated", &at(""), &["p3"]),
+            ("_lastUpdated", &at("ne"), &["p1", "p2", "p4", "p5"]),
+            ("_lastUpdated", &at("gt"), &["p4", "p5"]),
+            ("_lastUpdated", &at("le"), &["p1", "p2", "p3"]),
+            ("_lastUpdated", &at("sa"), &["p4", "p5"]),
+            ("_lastUpdated", &at("eb"), &["p1", "p2"]),
+        ],
+    )
+    .await;
+    let (from, to) = (at("ge"), at("le"));
+    assert_eq!(
+        b.ids(
+            "Patient",
+            &[("_lastUpdated", ge.as_str()), ("_lastUpdated", to.as_str())]
+        )
+        .await,
+        ["p3"]
+    );
+    assert_eq!(
+        b.ids(
+            "Patient",
+            &[
+                ("_lastUpdated", from.as_str()),
+                ("_lastUpdated", lt.as_str())
+            ]
+        )
+        .await,
+        Vec::<String>::new()
     );
 }
 
