@@ -100,9 +100,9 @@ pub(super) fn narrowed_source(def: &SearchParamDef, ty: &str) -> Option<String> 
 }
 
 /// `filter` as [`index_source`] reads it: a `_lastUpdated` filter's date ranges in the
-/// microseconds of `ts`. `meta.lastUpdated` is `ts` in whole milliseconds, so a version
-/// is in the range `[start, end]` of milliseconds exactly when its `ts` is in
-/// `[start * 1000, end * 1000 + 999]`.
+/// microseconds of `ts`. A version's `_lastUpdated` value is its `ts` in whole
+/// milliseconds, so it is in the range `[start, end]` of milliseconds exactly when its `ts`
+/// is in `[start * 1000, end * 1000 + 999]`.
 pub(super) fn in_microseconds(mut filter: Filter) -> Filter {
     if filter.def.code != "_lastUpdated" {
         return filter;
@@ -201,8 +201,8 @@ pub(super) fn index_count_sql(
     })
 }
 
-/// The `ts` of the date index rows of parameter `def` of `ty` that match every one of `queries`,
-/// each row once. Rows no wider than [`SHORT_DATE_MS`] are looked up by `start` from the
+/// The `ts` of the date index rows of parameter `def` of `ty` that match every one of
+/// `queries`, each row once. Rows no wider than [`SHORT_DATE_MS`] are looked up by `start` from the
 /// latest lower bound the queries put on `end`, less that width, so the range read is
 /// about the searched one rather than everything before or after it; wider rows come from
 /// their own partial index.
