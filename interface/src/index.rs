@@ -95,6 +95,20 @@ pub enum IndexValue {
     Text(String),
 }
 
+impl IndexValue {
+    /// The range a number or quantity is compared by: its value twice, or for a quantity
+    /// without a value (a Range) its bounds; `None` for other values.
+    pub fn compared_range(&self) -> Option<(f64, f64)> {
+        match self {
+            IndexValue::Number { value, .. } => Some((*value, *value)),
+            IndexValue::Quantity {
+                value, low, high, ..
+            } => Some(value.map_or((*low, *high), |v| (v, v))),
+            _ => None,
+        }
+    }
+}
+
 /// Extracts the index values of one search parameter from `resource`.
 ///
 /// `_text` and `_content` have no expression: their value is the one

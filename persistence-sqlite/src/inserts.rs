@@ -107,14 +107,9 @@ pub(crate) fn with_columns<R>(
         IndexValue::Date { start, end } => write(Kind::Date, &[start, end]),
         IndexValue::Number { value, .. } => write(Kind::Number, &[value, value]),
         IndexValue::Quantity {
-            value,
-            low,
-            high,
-            system,
-            code,
-            unit,
+            system, code, unit, ..
         } => {
-            let (lo, hi) = value.map_or((*low, *high), |v| (v, v));
+            let (lo, hi) = value.compared_range()?;
             write(Kind::Quantity, &[&lo, &hi, system, code, unit])
         }
         IndexValue::Uri(uri) => write(Kind::Uri, &[uri]),

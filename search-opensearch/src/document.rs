@@ -164,13 +164,7 @@ fn sort_values(kind: SearchParamType, values: &[IndexValue]) -> Option<(Value, V
         SearchParamType::Number | SearchParamType::Quantity => {
             let bounds: Vec<(f64, f64)> = values
                 .iter()
-                .filter_map(|value| match value {
-                    IndexValue::Number { value, .. } => Some((*value, *value)),
-                    IndexValue::Quantity {
-                        value, low, high, ..
-                    } => Some(value.map_or((*low, *high), |v| (v, v))),
-                    _ => None,
-                })
+                .filter_map(IndexValue::compared_range)
                 .collect();
             let lowest = bounds.iter().map(|b| b.0).reduce(f64::min)?;
             let highest = bounds.iter().map(|b| b.1).reduce(f64::max)?;
@@ -219,14 +213,9 @@ fn range_fields(value: &IndexValue) -> Option<Value> {
         IndexValue::Date { start, end } => json!({"start": start, "end": end}),
         IndexValue::Number { value, .. } => json!({"lo": value, "hi": value}),
         IndexValue::Quantity {
-            value,
-            low,
-            high,
-            system,
-            code,
-            unit,
+            system, code, unit, ..
         } => {
-            let (lo, hi) = value.map_or((*low, *high), |v| (v, v));
+            let (lo, hi) = value.compared_range()?;
             json!({"lo": lo, "hi": hi, "system": system, "code": code, "unit": unit})
         }
         _ => return None,

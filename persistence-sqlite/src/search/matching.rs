@@ -64,17 +64,13 @@ pub(super) fn value_matches(query: &ValueQuery, value: &IndexValue) -> bool {
                 unit: wanted,
             },
             IndexValue::Quantity {
-                value: point,
-                low,
-                high,
-                system,
-                code,
-                unit,
+                system, code, unit, ..
             },
         ) => {
-            let target = point.map_or((*low, *high), |v| (v, v));
             unit_matches(wanted, system.as_deref(), code.as_deref(), unit.as_deref())
-                && number_matches(*prefix, number, target)
+                && value
+                    .compared_range()
+                    .is_some_and(|target| number_matches(*prefix, number, target))
         }
         (
             ValueQuery::Near(near),
