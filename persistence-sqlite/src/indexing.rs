@@ -299,7 +299,15 @@ pub(crate) fn narrowed(
     resource_type: &str,
     def: &SearchParamDef,
 ) -> Option<&'static NarrowedReference> {
-    narrowed_references(resource_type).iter().find(|n| {
+    narrowed_among(narrowed_references(resource_type), def)
+}
+
+/// [`narrowed`] among the narrowed references of `def`'s resource type.
+fn narrowed_among(
+    narrowed: &'static [NarrowedReference],
+    def: &SearchParamDef,
+) -> Option<&'static NarrowedReference> {
+    narrowed.iter().find(|n| {
         n.param.code == def.code
             // Written into SQL as a literal: R4 type names are letters only.
             && n.target_type.chars().all(|c| c.is_ascii_alphanumeric())
@@ -347,8 +355,9 @@ pub(crate) fn insert(
     crate::fulltext_index::insert(conn, ts, extracted).map_err(db_error)?;
     let mut inserts = Inserts::new(conn);
     let mut seq = 0_i64;
+    let narrowed = narrowed_references(ty);
     for (def, values) in extracted {
-        if FROM_VERSIONS.contains(&def.code.as_str()) || narrowed(ty, def).is_some() {
+        if FROM_VERSIONS.contains(&def.code.as_str()) || narrowed_among(narrowed, def).is_some() {
             continue;
         }
         let pid = param_id(ty, &def.code);
